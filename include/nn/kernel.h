@@ -1,0 +1,76 @@
+/* nn/kernel.h - the numeric kernels every layer, loss and optimizer is built on.
+ *
+ * These are the only functions in nn that call BLAS. They work on tensors seen
+ * as matrices (see nn_tensor_nrows / nn_tensor_ncols), check shapes and return
+ * NN_ERR_SHAPE with a message naming the sizes when they do not fit. None of them
+ * allocates. Layers written outside the library should use them too.
+ */
+#ifndef NN_KERNEL_H
+#define NN_KERNEL_H
+
+#include "nn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Whether a gemm operand is used as stored or transposed. */
+typedef enum nn_trans {
+    NN_NO_TRANS = 0,
+    NN_TRANS = 1
+} nn_trans;
+
+/* C = alpha * op(A) op(B) + beta * C, through cblas_sgemm.
+ * op(A): (M, K), op(B): (K, N), C: (M, N). With beta == 0, C's old contents
+ * are ignored (NaN in C does not propagate).
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor *a,
+                         const nn_tensor *b, float beta, nn_tensor *c);
+
+/* x[i, :] += v for every row i: x: (B, n), v: n elements (bias broadcast). */
+nn_status nn_kernel_add_rowvec(nn_tensor *x, const nn_tensor *v);
+
+/* x[i, :] = v for every row i: x: (B, n), v: n elements. */
+nn_status nn_kernel_set_rows(nn_tensor *x, const nn_tensor *v);
+
+/* out = beta * out + sum over rows of x: x: (B, n), out: n elements (bias gradient). */
+nn_status nn_kernel_colsum(const nn_tensor *x, float beta, nn_tensor *out);
+
+/* y += alpha * x, same number of elements (cblas_saxpy). */
+nn_status nn_kernel_axpy(float alpha, const nn_tensor *x, nn_tensor *y);
+
+/* x *= alpha (cblas_sscal). */
+nn_status nn_kernel_scale(float alpha, nn_tensor *x);
+
+/* y[i] = f(x[i]) for every element; x and y may be the same tensor. */
+nn_status nn_kernel_map(float (*f)(float), const nn_tensor *x, nn_tensor *y);
+
+/* Logistic sigmoid, y = 1 / (1 + exp(-x)), computed without overflow for any
+ * finite x (exp only of non-positive numbers). x and y may alias. */
+nn_status nn_kernel_sigmoid(const nn_tensor *x, nn_tensor *y);
+
+/* dx = dy * y * (1 - y), the sigmoid's derivative written with its output y. */
+nn_status nn_kernel_sigmoid_backward(const nn_tensor *y, const nn_tensor *dy, nn_tensor *dx);
+
+/* Sums of all elements, accumulated in double. */
+double nn_kernel_sum(const nn_tensor *x);
+
+/* Sum of x[i] * y[i] over all elements, in double; 0 when sizes differ. */
+double nn_kernel_dot(const nn_tensor *x, const nn_tensor *y);
+
+/* Euclidean norm of all elements, accumulated in double. */
+double nn_kernel_norm2(const nn_tensor *x);
+
+/* Sets the number of threads BLAS uses (OpenBLAS only; ignored otherwise).
+ * This is the one process-wide setting of nn. n >= 1.
+ * Errors: NN_ERR_INVALID_ARG. */
+nn_status nn_set_num_threads(int n);
+
+/* The number of BLAS threads in use (1 when it cannot be queried). */
+int nn_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_KERNEL_H */

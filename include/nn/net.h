@@ -1,0 +1,173 @@
+/* nn/net.h - sequential networks: build, predict, train.
+ *
+ * A network starts from an input width; layers are added one after another and
+ * each one's input width is the previous one's output width, checked as it is
+ * added. The network owns its layers, its loss and its optimizer, one block
+ * holding every parameter and one holding every gradient (layers see views into
+ * them), and the per-batch workspace. The workspace is allocated when a batch
+ * larger than any before is first seen (or by nn_net_reserve); after that,
+ * forward, backward and training steps allocate nothing.
+ *
+ * Typical use:
+ *   nn_net *net; nn_net_new(2, &net);
+ *   nn_net_add(net, dense_layer); nn_net_add(net, sigmoid_layer); ...
+ *   nn_net_init_params(net, &rng);
+ *   nn_net_set_loss(net, mse); nn_net_set_optim(net, sgd);
+ *   nn_net_fit(net, x, y, &fit_params, history);
+ *   nn_net_predict(net, x_new, y_new);
+ *   nn_net_free(net);
+ */
+#ifndef NN_NET_H
+#define NN_NET_H
+
+#include <stddef.h>
+#include "nn/layer.h"
+#include "nn/loss.h"
+#include "nn/optim.h"
+#include "nn/rng.h"
+#include "nn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nn_net nn_net; /* opaque */
+
+/* A new, empty network taking inputs of in_width features. The caller's; free
+ * with nn_net_free. Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (in_width 0), NN_ERR_NOMEM. */
+nn_status nn_net_new(size_t in_width, nn_net **out);
+
+/* Frees the network and everything it owns (layers, loss, optimizer, buffers).
+ * NULL is a no-op. */
+void nn_net_free(nn_net *net);
+
+/* Appends a layer: builds it for the current output width, moves all parameters
+ * into the network's grown parameter block (existing values kept), and takes
+ * ownership of the layer. New parameters are zero until nn_net_init_params.
+ * On failure the network is unchanged and the layer stays the caller's.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (layer already in a network),
+ * NN_ERR_SHAPE (layer rejects the width), NN_ERR_NOMEM. */
+nn_status nn_net_add(nn_net *net, nn_layer *layer);
+
+/* Draws every parameter again from each layer's initialiser, layer by layer in
+ * order, from rng. Errors: NN_ERR_NULL_ARG and those of the layers' init_params. */
+nn_status nn_net_init_params(nn_net *net, nn_rng *rng);
+
+/* Sets the loss, taking ownership (also of the loss it replaces, which is freed).
+ * The loss must accept the network's output width and target_width.
+ * On failure nothing changes and loss stays the caller's.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers yet), NN_ERR_SHAPE. */
+nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width);
+
+/* Sets the optimizer, taking ownership (the one it replaces is freed). Its state
+ * is set up for the network's parameters now. On failure nothing changes and
+ * optim stays the caller's. Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers),
+ * NN_ERR_NOMEM. */
+nn_status nn_net_set_optim(nn_net *net, nn_optim *optim);
+
+/* Borrowed access. */
+size_t nn_net_in_width(const nn_net *net);
+size_t nn_net_out_width(const nn_net *net);   /* in_width when there are no layers */
+size_t nn_net_layer_count(const nn_net *net);
+nn_layer *nn_net_layer(nn_net *net, size_t i); /* NULL if i is out of range */
+nn_loss *nn_net_loss(nn_net *net);             /* NULL if none set */
+nn_optim *nn_net_optim(nn_net *net);           /* NULL if none set */
+
+/* The flat parameter and gradient blocks: *count scalars, layer by layer,
+ * each layer's params[0], params[1], ... in order. Borrowed; valid until the next
+ * nn_net_add or nn_net_free. */
+float *nn_net_params(nn_net *net, size_t *count);
+float *nn_net_grads(nn_net *net, size_t *count);
+
+/* Allocates the workspace for batches of up to max_batch rows now (otherwise it
+ * happens on first use). Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (0), NN_ERR_NOMEM. */
+nn_status nn_net_reserve(nn_net *net, size_t max_batch);
+
+/* Forward pass. x: (B, in_width); *y is set to the network's output buffer
+ * (B, out_width), borrowed and overwritten by the next call. training selects
+ * the layers' training behaviour. Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no
+ * layers), NN_ERR_SHAPE, NN_ERR_NOMEM (first batch of this size). */
+nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn_tensor **y);
+
+/* The output of layer i in the last forward pass, (B, out_i): the hidden
+ * activations, for inspection. Borrowed; overwritten by the next forward.
+ * NULL if i is out of range or there has been no forward pass since the last
+ * change to the network. */
+const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i);
+
+/* Inference on any number of rows, in chunks: x: (N, in_width) -> y: (N, out_width),
+ * y owned by the caller. Errors: as nn_net_forward. */
+nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y);
+
+/* Sets every gradient to zero. */
+nn_status nn_net_zero_grad(nn_net *net);
+
+/* Backward pass after nn_net_forward on the same batch: dy = dL/dy: (B, out_width).
+ * Accumulates parameter gradients (+=). When dx is not NULL it receives
+ * dL/dx: (B, in_width); otherwise the first layer's input gradient is skipped.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no forward before), NN_ERR_SHAPE. */
+nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx);
+
+/* Loss of the network on a data set, without gradients, in chunks:
+ * x: (N, in_width), target: (N, target_width). Chunks are combined so the result
+ * equals one evaluation of the whole set (mean or sum as the loss says).
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no loss), NN_ERR_SHAPE. */
+nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                           double *loss);
+
+/* Zeroes the gradients, then forward, loss and backward on one batch;
+ * *loss (may be NULL) gets the batch loss. Parameters are not changed.
+ * Errors: as nn_net_forward and nn_net_backward, NN_ERR_STATE (no loss),
+ * NN_ERR_NUMERIC (the loss is NaN or Inf). */
+nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                               double *loss);
+
+/* One training step on one batch: nn_net_compute_grads, then the optimizer's
+ * update. When the loss is not finite, NN_ERR_NUMERIC is returned and the
+ * parameters are left as they were. Errors: those of nn_net_compute_grads,
+ * NN_ERR_STATE (no optimizer). */
+nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                            double *loss);
+
+/* Called after each epoch of nn_net_fit with the epoch (0-based) and its mean
+ * training loss. Return 0 to go on, non-zero to stop training early. */
+typedef int (*nn_epoch_fn)(nn_net *net, size_t epoch, double loss, void *user);
+
+typedef struct nn_fit_params {
+    size_t epochs;      /* > 0 */
+    size_t batch_size;  /* > 0; 1 is per-sample SGD; the last batch may be smaller */
+    int shuffle;        /* 1: a new random sample order each epoch, drawn from rng */
+    nn_rng *rng;        /* required when shuffle is 1; borrowed */
+    nn_epoch_fn on_epoch; /* optional */
+    void *user;         /* passed to on_epoch */
+} nn_fit_params;
+
+/* epochs 1, batch_size 32, no shuffling, no callback. */
+nn_fit_params nn_fit_default_params(void);
+
+/* Trains for params->epochs passes over x: (N, in_width), target: (N, target_width),
+ * in batches of params->batch_size rows, in data set order or shuffled.
+ * history (may be NULL) receives each epoch's training loss: the mean of the
+ * batch losses weighted by batch size (params->epochs entries; fewer are written
+ * if on_epoch stops early). Allocates its index and batch buffers once, before
+ * the first step. Errors: those of nn_net_train_step, NN_ERR_INVALID_ARG
+ * (epochs or batch_size 0, shuffle without rng), NN_ERR_SHAPE. When a step
+ * fails, training stops there and the parameters are those of the last good step. */
+nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                     const nn_fit_params *params, double *history);
+
+/* Compares the gradients from backward with central finite differences,
+ * (L(p + eps) - L(p - eps)) / (2 eps), for every parameter, on one batch.
+ * *max_err gets the largest |analytic - numeric| / max(1, |analytic|, |numeric|):
+ * a relative error for large gradients, an absolute one for small. Parameters end
+ * as they were; gradients hold the analytic values. Costs two forward passes per
+ * parameter: meant for tests and small networks.
+ * Errors: those of nn_net_compute_grads, NN_ERR_INVALID_ARG (eps <= 0). */
+nn_status nn_net_check_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                             double eps, double *max_err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_NET_H */

@@ -1,0 +1,120 @@
+/* init.c - parameter initialisers (formulas of torch.nn.init). */
+#include <math.h>
+
+#include "internal.h"
+#include "nn/init.h"
+
+nn_init nn_init_zeros(void) { return (nn_init){NN_INIT_ZEROS, 0.0, 0.0}; }
+nn_init nn_init_constant(double value) { return (nn_init){NN_INIT_CONSTANT, value, 0.0}; }
+nn_init nn_init_uniform(double low, double high) { return (nn_init){NN_INIT_UNIFORM, low, high}; }
+nn_init nn_init_normal(double mean, double std) { return (nn_init){NN_INIT_NORMAL, mean, std}; }
+nn_init nn_init_xavier_uniform(double gain) { return (nn_init){NN_INIT_XAVIER_UNIFORM, gain, 0.0}; }
+nn_init nn_init_xavier_normal(double gain) { return (nn_init){NN_INIT_XAVIER_NORMAL, gain, 0.0}; }
+nn_init nn_init_kaiming_uniform(double gain) { return (nn_init){NN_INIT_KAIMING_UNIFORM, gain, 0.0}; }
+nn_init nn_init_kaiming_normal(double gain) { return (nn_init){NN_INIT_KAIMING_NORMAL, gain, 0.0}; }
+nn_init nn_init_torch_linear(void) { return (nn_init){NN_INIT_TORCH_LINEAR, 0.0, 0.0}; }
+
+const char *nn_init_name(nn_init_kind kind)
+{
+    switch (kind) {
+    case NN_INIT_ZEROS: return "zeros";
+    case NN_INIT_CONSTANT: return "constant";
+    case NN_INIT_UNIFORM: return "uniform";
+    case NN_INIT_NORMAL: return "normal";
+    case NN_INIT_XAVIER_UNIFORM: return "xavier_uniform";
+    case NN_INIT_XAVIER_NORMAL: return "xavier_normal";
+    case NN_INIT_KAIMING_UNIFORM: return "kaiming_uniform";
+    case NN_INIT_KAIMING_NORMAL: return "kaiming_normal";
+    case NN_INIT_TORCH_LINEAR: return "torch_linear";
+    }
+    return NULL;
+}
+
+static void fill_uniform(nn_tensor *t, double low, double high, nn_rng *rng)
+{
+    for (size_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(low + (high - low) * nn_rng_uniform(rng));
+}
+
+static void fill_normal(nn_tensor *t, double mean, double std, nn_rng *rng)
+{
+    for (size_t i = 0; i < t->size; i++)
+        t->data[i] = (float)(mean + std * nn_rng_normal(rng));
+}
+
+static nn_status need_fan(const char *kind, size_t fan)
+{
+    if (fan == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: '%s' needs a non-zero fan", kind);
+    return NN_OK;
+}
+
+nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t fan_out,
+                       nn_rng *rng)
+{
+    NN_CHECK_NULL(t);
+    NN_CHECK_NULL(init);
+    const char *name = nn_init_name(init->kind);
+    if (name == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: unknown initialiser kind %d",
+                        (int)init->kind);
+    if (!isfinite(init->a) || !isfinite(init->b))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: '%s' has a non-finite parameter", name);
+    if (init->kind != NN_INIT_ZEROS && init->kind != NN_INIT_CONSTANT)
+        NN_CHECK_NULL(rng);
+
+    nn_status st = NN_OK;
+    switch (init->kind) {
+    case NN_INIT_ZEROS:
+        return nn_tensor_fill(t, 0.0f);
+    case NN_INIT_CONSTANT:
+        return nn_tensor_fill(t, (float)init->a);
+    case NN_INIT_UNIFORM:
+        if (!(init->b > init->a))
+            return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: uniform needs low < high, got [%g, %g)",
+                            init->a, init->b);
+        fill_uniform(t, init->a, init->b, rng);
+        return NN_OK;
+    case NN_INIT_NORMAL:
+        if (init->b < 0.0)
+            return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: normal std %g is negative", init->b);
+        fill_normal(t, init->a, init->b, rng);
+        return NN_OK;
+    case NN_INIT_XAVIER_UNIFORM:
+        if ((st = need_fan(name, fan_in + fan_out)) != NN_OK)
+            return st;
+        { /* Glorot & Bengio 2010, eq. 16, with torch's gain factor */
+            double r = init->a * sqrt(6.0 / (double)(fan_in + fan_out));
+            fill_uniform(t, -r, r, rng);
+        }
+        return NN_OK;
+    case NN_INIT_XAVIER_NORMAL:
+        if ((st = need_fan(name, fan_in + fan_out)) != NN_OK)
+            return st;
+        fill_normal(t, 0.0, init->a * sqrt(2.0 / (double)(fan_in + fan_out)), rng);
+        return NN_OK;
+    case NN_INIT_KAIMING_UNIFORM:
+        if ((st = need_fan(name, fan_in)) != NN_OK)
+            return st;
+        { /* He et al. 2015: std = gain / sqrt(fan_in); a uniform of that std has bound sqrt(3) std */
+            double r = init->a * sqrt(3.0 / (double)fan_in);
+            fill_uniform(t, -r, r, rng);
+        }
+        return NN_OK;
+    case NN_INIT_KAIMING_NORMAL:
+        if ((st = need_fan(name, fan_in)) != NN_OK)
+            return st;
+        fill_normal(t, 0.0, init->a / sqrt((double)fan_in), rng);
+        return NN_OK;
+    case NN_INIT_TORCH_LINEAR:
+        if ((st = need_fan(name, fan_in)) != NN_OK)
+            return st;
+        { /* torch.nn.Linear.reset_parameters: kaiming_uniform(a = sqrt(5)) on the weight
+             reduces to this bound, and the bias uses the same one. */
+            double r = 1.0 / sqrt((double)fan_in);
+            fill_uniform(t, -r, r, rng);
+        }
+        return NN_OK;
+    }
+    return NN_OK;
+}

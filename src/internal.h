@@ -1,0 +1,42 @@
+/* internal.h - helpers shared by the library's sources; not installed. */
+#ifndef NN_INTERNAL_H
+#define NN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "nn/status.h"
+
+/* Records a formatted message as the thread's last error and returns status,
+ * so error paths read: return nn_error(NN_ERR_SHAPE, "...", ...). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+nn_status nn_error(nn_status status, const char *fmt, ...);
+
+/* Allocation through the installed nn_allocator. nn_xalloc returns NULL on
+ * failure (and for size 0 never calls the allocator); nn_xcalloc zero-fills and
+ * checks n * size for overflow; nn_xfree accepts NULL. */
+void *nn_xalloc(size_t size);
+void *nn_xcalloc(size_t n, size_t size);
+void nn_xfree(void *ptr);
+
+/* Internal invariants: a broken one is a bug in nn, not a user error, so it
+ * stops the program in debug builds and costs nothing in release builds. */
+#ifdef NDEBUG
+#define NN_ASSERT(cond) ((void)0)
+#else
+#define NN_ASSERT(cond)                                                                        \
+    ((cond) ? (void)0                                                                          \
+            : (fprintf(stderr, "nn: internal error: %s (%s:%d)\n", #cond, __FILE__, __LINE__),  \
+               abort()))
+#endif
+
+/* Returns NN_ERR_NULL_ARG with the function and argument names when p is NULL. */
+#define NN_CHECK_NULL(p)                                                                       \
+    do {                                                                                       \
+        if ((p) == NULL)                                                                       \
+            return nn_error(NN_ERR_NULL_ARG, "%s: argument '%s' is NULL", __func__, #p);      \
+    } while (0)
+
+#endif /* NN_INTERNAL_H */

@@ -1,0 +1,739 @@
+/* net.c - sequential networks: building, the forward and backward passes, training. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "nn/kernel.h"
+#include "nn/net.h"
+
+struct nn_net {
+    size_t in_width;
+
+    nn_layer **layers; /* n_layers owned layers, in order */
+    size_t n_layers;
+
+    /* Every parameter of every layer in one block, every gradient in another; the
+     * layers' params[i] / grads[i] are views into them, listed in param_list /
+     * grad_list (n_tensors entries) for the optimizer. */
+    float *param_block;
+    float *grad_block;
+    size_t n_scalars;
+    nn_tensor *param_list;
+    nn_tensor *grad_list;
+    size_t n_tensors;
+
+    nn_loss *loss;
+    size_t target_width;
+    nn_optim *optim;
+    int optim_ready; /* 0 when the parameter list changed since the optimizer's setup */
+
+    /* Workspace for batches of up to max_batch rows (0: none yet):
+     *   acts: each layer's output, layer i at act_offset[i], (max_batch, out_i)
+     *   gbuf[0], gbuf[1]: ping-pong buffers for dL/d(activation), (max_batch, max_width) */
+    size_t max_batch;
+    float *acts;
+    size_t *act_offset;
+    float *gbuf[2];
+    nn_tensor *outs; /* outs[i]: layer i's output of the last forward, (B, out_i) */
+
+    /* The last forward's input and batch size, for backward. */
+    nn_tensor x_last;
+    size_t batch;
+    int have_forward;
+};
+
+/* ---- construction ---------------------------------------------------------------- */
+
+nn_status nn_net_new(size_t in_width, nn_net **out)
+{
+    NN_CHECK_NULL(out);
+    *out = NULL;
+    if (in_width == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_new: input width is 0");
+    nn_net *net = nn_xcalloc(1, sizeof *net);
+    if (net == NULL)
+        return nn_error(NN_ERR_NOMEM, "nn_net_new: out of memory");
+    net->in_width = in_width;
+    *out = net;
+    return NN_OK;
+}
+
+static void free_workspace(nn_net *net)
+{
+    nn_xfree(net->acts);
+    nn_xfree(net->act_offset);
+    nn_xfree(net->gbuf[0]);
+    nn_xfree(net->gbuf[1]);
+    nn_xfree(net->outs);
+    net->acts = NULL;
+    net->act_offset = NULL;
+    net->gbuf[0] = net->gbuf[1] = NULL;
+    net->outs = NULL;
+    net->max_batch = 0;
+    net->have_forward = 0;
+}
+
+void nn_net_free(nn_net *net)
+{
+    if (net == NULL)
+        return;
+    for (size_t i = 0; i < net->n_layers; i++)
+        nn_layer_free(net->layers[i]);
+    nn_xfree(net->layers);
+    nn_xfree(net->param_block);
+    nn_xfree(net->grad_block);
+    nn_xfree(net->param_list);
+    nn_xfree(net->grad_list);
+    free_workspace(net);
+    nn_loss_free(net->loss);
+    nn_optim_free(net->optim);
+    nn_xfree(net);
+}
+
+size_t nn_net_in_width(const nn_net *net) { return net != NULL ? net->in_width : 0; }
+
+size_t nn_net_out_width(const nn_net *net)
+{
+    if (net == NULL)
+        return 0;
+    return net->n_layers > 0 ? net->layers[net->n_layers - 1]->out_width : net->in_width;
+}
+
+size_t nn_net_layer_count(const nn_net *net) { return net != NULL ? net->n_layers : 0; }
+
+nn_layer *nn_net_layer(nn_net *net, size_t i)
+{
+    return net != NULL && i < net->n_layers ? net->layers[i] : NULL;
+}
+
+nn_loss *nn_net_loss(nn_net *net) { return net != NULL ? net->loss : NULL; }
+
+nn_optim *nn_net_optim(nn_net *net) { return net != NULL ? net->optim : NULL; }
+
+float *nn_net_params(nn_net *net, size_t *count)
+{
+    if (count != NULL)
+        *count = net != NULL ? net->n_scalars : 0;
+    return net != NULL ? net->param_block : NULL;
+}
+
+float *nn_net_grads(nn_net *net, size_t *count)
+{
+    if (count != NULL)
+        *count = net != NULL ? net->n_scalars : 0;
+    return net != NULL ? net->grad_block : NULL;
+}
+
+/* Completes a parameter shape declared by a layer's build: unused dimensions 1,
+ * size, dtype. Rejects shapes a layer should never declare. */
+static nn_status finish_param_shape(const nn_layer *l, size_t i, nn_tensor *t)
+{
+    if (t->ndim < 1 || t->ndim > NN_TENSOR_MAX_DIMS)
+        return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' declared parameter %zu with ndim %d",
+                        l->ops->name, i, t->ndim);
+    size_t size = 1;
+    for (int d = 0; d < NN_TENSOR_MAX_DIMS; d++) {
+        if (d >= t->ndim)
+            t->shape[d] = 1;
+        if (t->shape[d] == 0)
+            return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' parameter %zu has a zero dimension",
+                            l->ops->name, i);
+        size *= t->shape[d];
+    }
+    t->size = size;
+    t->dtype = NN_DTYPE_F32;
+    t->owns_data = 0;
+    t->data = NULL;
+    return NN_OK;
+}
+
+/* Points every layer's parameter and gradient views into the blocks, in order,
+ * and lists them in param_list / grad_list. */
+static void point_views(nn_layer **layers, size_t n_layers, float *pblock, float *gblock,
+                        nn_tensor *plist, nn_tensor *glist)
+{
+    size_t off = 0, k = 0;
+    for (size_t i = 0; i < n_layers; i++) {
+        nn_layer *l = layers[i];
+        for (size_t j = 0; j < l->n_params; j++) {
+            l->params[j].data = pblock + off;
+            l->grads[j] = l->params[j];
+            l->grads[j].data = gblock + off;
+            plist[k] = l->params[j];
+            glist[k] = l->grads[j];
+            off += l->params[j].size;
+            k++;
+        }
+    }
+}
+
+nn_status nn_net_add(nn_net *net, nn_layer *layer)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(layer);
+    if (layer->in_width != 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_add: layer '%s' is already part of a network",
+                        layer->ops->name);
+    for (size_t i = 0; i < net->n_layers; i++)
+        if (net->layers[i] == layer)
+            return nn_error(NN_ERR_INVALID_ARG, "nn_net_add: layer '%s' is already in this network",
+                            layer->ops->name);
+
+    /* Build into a scratch copy: the caller's layer changes only if everything succeeds. */
+    nn_layer built = *layer;
+    size_t in = nn_net_out_width(net);
+    built.in_width = in;
+    built.out_width = 0;
+    built.n_params = 0;
+    memset(built.params, 0, sizeof built.params);
+    memset(built.grads, 0, sizeof built.grads);
+    nn_status st = built.ops->build(&built, in);
+    if (st != NN_OK)
+        return st;
+    if (built.out_width == 0)
+        return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' gives output width 0 for input width %zu",
+                        built.ops->name, in);
+    if (built.n_params > NN_LAYER_MAX_PARAMS)
+        return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' declares %zu parameters (max %d)",
+                        built.ops->name, built.n_params, NN_LAYER_MAX_PARAMS);
+    size_t new_scalars = 0;
+    for (size_t j = 0; j < built.n_params; j++) {
+        st = finish_param_shape(&built, j, &built.params[j]);
+        if (st != NN_OK)
+            return st;
+        new_scalars += built.params[j].size;
+    }
+
+    /* Allocate the grown arrays and blocks before touching the network. */
+    size_t n_scalars = net->n_scalars + new_scalars;
+    size_t n_tensors = net->n_tensors + built.n_params;
+    nn_layer **layers = nn_xcalloc(net->n_layers + 1, sizeof *layers);
+    float *pblock = n_scalars ? nn_xcalloc(n_scalars, sizeof(float)) : NULL;
+    float *gblock = n_scalars ? nn_xcalloc(n_scalars, sizeof(float)) : NULL;
+    nn_tensor *plist = n_tensors ? nn_xcalloc(n_tensors, sizeof(nn_tensor)) : NULL;
+    nn_tensor *glist = n_tensors ? nn_xcalloc(n_tensors, sizeof(nn_tensor)) : NULL;
+    if (layers == NULL || (n_scalars && (!pblock || !gblock)) || (n_tensors && (!plist || !glist))) {
+        nn_xfree(layers);
+        nn_xfree(pblock);
+        nn_xfree(gblock);
+        nn_xfree(plist);
+        nn_xfree(glist);
+        return nn_error(NN_ERR_NOMEM, "nn_net_add: cannot grow the network to %zu parameters",
+                        n_scalars);
+    }
+
+    /* Commit: keep existing parameter values and gradients, then re-point every view. */
+    if (net->n_scalars > 0) {
+        memcpy(pblock, net->param_block, net->n_scalars * sizeof(float));
+        memcpy(gblock, net->grad_block, net->n_scalars * sizeof(float));
+    }
+    if (net->n_layers > 0)
+        memcpy(layers, net->layers, net->n_layers * sizeof *layers);
+    *layer = built;
+    layers[net->n_layers] = layer;
+    nn_xfree(net->layers);
+    nn_xfree(net->param_block);
+    nn_xfree(net->grad_block);
+    nn_xfree(net->param_list);
+    nn_xfree(net->grad_list);
+    net->layers = layers;
+    net->n_layers++;
+    net->param_block = pblock;
+    net->grad_block = gblock;
+    net->param_list = plist;
+    net->grad_list = glist;
+    net->n_scalars = n_scalars;
+    net->n_tensors = n_tensors;
+    point_views(net->layers, net->n_layers, pblock, gblock, plist, glist);
+    /* Widths changed: the workspace is re-sized on next use, the optimizer's state re-made. */
+    free_workspace(net);
+    net->optim_ready = 0;
+    return NN_OK;
+}
+
+nn_status nn_net_init_params(nn_net *net, nn_rng *rng)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(rng);
+    for (size_t i = 0; i < net->n_layers; i++) {
+        nn_layer *l = net->layers[i];
+        if (l->ops->init_params == NULL)
+            continue;
+        nn_status st = l->ops->init_params(l, rng);
+        if (st != NN_OK)
+            return st;
+    }
+    return NN_OK;
+}
+
+nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(loss);
+    if (net->n_layers == 0)
+        return nn_error(NN_ERR_STATE, "nn_net_set_loss: the network has no layers yet");
+    if (target_width == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_set_loss: target width is 0");
+    if (loss == net->loss) {
+        net->target_width = target_width;
+        return NN_OK;
+    }
+    nn_status st = loss->ops->check(loss, nn_net_out_width(net), target_width);
+    if (st != NN_OK)
+        return st;
+    nn_loss_free(net->loss);
+    net->loss = loss;
+    net->target_width = target_width;
+    return NN_OK;
+}
+
+nn_status nn_net_set_optim(nn_net *net, nn_optim *optim)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(optim);
+    if (net->n_layers == 0)
+        return nn_error(NN_ERR_STATE, "nn_net_set_optim: the network has no layers yet");
+    nn_status st = nn_optim_setup(optim, net->param_list, net->n_tensors);
+    if (st != NN_OK)
+        return st;
+    if (optim != net->optim)
+        nn_optim_free(net->optim);
+    net->optim = optim;
+    net->optim_ready = 1;
+    return NN_OK;
+}
+
+/* ---- workspace --------------------------------------------------------------------- */
+
+nn_status nn_net_reserve(nn_net *net, size_t max_batch)
+{
+    NN_CHECK_NULL(net);
+    if (max_batch == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_reserve: batch size is 0");
+    if (net->n_layers == 0)
+        return nn_error(NN_ERR_STATE, "nn_net_reserve: the network has no layers yet");
+    if (max_batch <= net->max_batch)
+        return NN_OK;
+
+    size_t act_total = 0, max_width = net->in_width;
+    for (size_t i = 0; i < net->n_layers; i++) {
+        size_t w = net->layers[i]->out_width;
+        if (w > max_width)
+            max_width = w;
+        if (w > SIZE_MAX / max_batch || act_total > SIZE_MAX - w * max_batch)
+            return nn_error(NN_ERR_NOMEM, "nn_net_reserve: batch of %zu rows is too large", max_batch);
+        act_total += w * max_batch;
+    }
+    if (max_width > SIZE_MAX / max_batch)
+        return nn_error(NN_ERR_NOMEM, "nn_net_reserve: batch of %zu rows is too large", max_batch);
+
+    float *acts = nn_xcalloc(act_total, sizeof(float));
+    size_t *offs = nn_xcalloc(net->n_layers, sizeof(size_t));
+    float *g0 = nn_xcalloc(max_width * max_batch, sizeof(float));
+    float *g1 = nn_xcalloc(max_width * max_batch, sizeof(float));
+    nn_tensor *outs = nn_xcalloc(net->n_layers, sizeof(nn_tensor));
+    nn_status st = NN_OK;
+    if (!acts || !offs || !g0 || !g1 || !outs)
+        st = nn_error(NN_ERR_NOMEM, "nn_net_reserve: cannot allocate the workspace for %zu rows",
+                      max_batch);
+    for (size_t i = 0; st == NN_OK && i < net->n_layers; i++) {
+        nn_layer *l = net->layers[i];
+        if (l->ops->reserve != NULL)
+            st = l->ops->reserve(l, max_batch);
+    }
+    if (st != NN_OK) {
+        nn_xfree(acts);
+        nn_xfree(offs);
+        nn_xfree(g0);
+        nn_xfree(g1);
+        nn_xfree(outs);
+        return st;
+    }
+    free_workspace(net);
+    size_t off = 0;
+    for (size_t i = 0; i < net->n_layers; i++) {
+        offs[i] = off;
+        off += net->layers[i]->out_width * max_batch;
+    }
+    net->acts = acts;
+    net->act_offset = offs;
+    net->gbuf[0] = g0;
+    net->gbuf[1] = g1;
+    net->outs = outs;
+    net->max_batch = max_batch;
+    return NN_OK;
+}
+
+/* ---- forward and backward ------------------------------------------------------------ */
+
+static nn_status check_input(const char *fn, const nn_net *net, const nn_tensor *x)
+{
+    if (net->n_layers == 0)
+        return nn_error(NN_ERR_STATE, "%s: the network has no layers", fn);
+    if (x->ndim != 2 || x->shape[1] != net->in_width)
+        return nn_error(NN_ERR_SHAPE, "%s: input is (%zu, %zu) (%d-D), the network takes (B, %zu)",
+                        fn, nn_tensor_nrows(x), nn_tensor_ncols(x), x->ndim, net->in_width);
+    return NN_OK;
+}
+
+/* x: (B, in) with B <= max_batch, already checked. */
+static nn_status forward(nn_net *net, const nn_tensor *x, int training)
+{
+    size_t b = x->shape[0];
+    const nn_tensor *in = x;
+    net->have_forward = 0;
+    for (size_t i = 0; i < net->n_layers; i++) {
+        nn_layer *l = net->layers[i];
+        net->outs[i] = nn_tensor_view2d(net->acts + net->act_offset[i], b, l->out_width);
+        nn_status st = l->ops->forward(l, in, &net->outs[i], training);
+        if (st != NN_OK)
+            return st;
+        in = &net->outs[i];
+    }
+    net->x_last = *x;
+    net->batch = b;
+    net->have_forward = 1;
+    return NN_OK;
+}
+
+nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn_tensor **y)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(y);
+    nn_status st = check_input(__func__, net, x);
+    if (st == NN_OK)
+        st = nn_net_reserve(net, x->shape[0]);
+    if (st == NN_OK)
+        st = forward(net, x, training);
+    if (st != NN_OK)
+        return st;
+    *y = &net->outs[net->n_layers - 1];
+    return NN_OK;
+}
+
+const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i)
+{
+    if (net == NULL || !net->have_forward || i >= net->n_layers)
+        return NULL;
+    return &net->outs[i];
+}
+
+/* Rows per chunk for whole-data-set passes: the reserved batch when there is one,
+ * so that evaluating during training never re-allocates the workspace. */
+static size_t chunk_rows(const nn_net *net, size_t n)
+{
+    if (net->max_batch > 0)
+        return net->max_batch;
+    return n < 256 ? n : 256;
+}
+
+nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(y);
+    nn_status st = check_input(__func__, net, x);
+    if (st != NN_OK)
+        return st;
+    size_t n = x->shape[0], out_w = nn_net_out_width(net);
+    if (y->ndim != 2 || y->shape[0] != n || y->shape[1] != out_w)
+        return nn_error(NN_ERR_SHAPE, "nn_net_predict: output is (%zu, %zu), needs (%zu, %zu)",
+                        nn_tensor_nrows(y), nn_tensor_ncols(y), n, out_w);
+    size_t chunk = chunk_rows(net, n);
+    for (size_t first = 0; first < n; first += chunk) {
+        size_t rows = n - first < chunk ? n - first : chunk;
+        nn_tensor xc, yc;
+        const nn_tensor *out;
+        nn_tensor_rows(x, first, rows, &xc);
+        nn_tensor_rows(y, first, rows, &yc);
+        st = nn_net_forward(net, &xc, 0, &out);
+        if (st != NN_OK)
+            return st;
+        memcpy(yc.data, out->data, out->size * sizeof(float));
+    }
+    return NN_OK;
+}
+
+nn_status nn_net_zero_grad(nn_net *net)
+{
+    NN_CHECK_NULL(net);
+    if (net->n_scalars > 0)
+        memset(net->grad_block, 0, net->n_scalars * sizeof(float));
+    return NN_OK;
+}
+
+/* Backpropagates dy (B, out) from the last layer down; dx as in nn_net_backward.
+ * Intermediate gradients alternate between gbuf[0] and gbuf[1]; dy may itself
+ * live in one of them (the loss gradient does), so the first write goes to the other. */
+static nn_status backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
+{
+    size_t b = net->batch;
+    nn_tensor views[2];
+    const nn_tensor *g = dy;
+    int buf = dy->data == net->gbuf[0] ? 1 : 0;
+    for (size_t k = net->n_layers; k-- > 0;) {
+        nn_layer *l = net->layers[k];
+        const nn_tensor *x = k == 0 ? &net->x_last : &net->outs[k - 1];
+        nn_tensor *d = dx;
+        if (k > 0) {
+            views[buf] = nn_tensor_view2d(net->gbuf[buf], b, l->in_width);
+            d = &views[buf];
+        }
+        nn_status st = l->ops->backward(l, x, &net->outs[k], g, d);
+        if (st != NN_OK)
+            return st;
+        g = d;
+        buf ^= 1;
+    }
+    return NN_OK;
+}
+
+nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(dy);
+    if (!net->have_forward)
+        return nn_error(NN_ERR_STATE, "nn_net_backward: no forward pass to go back through");
+    size_t out_w = nn_net_out_width(net);
+    if (dy->ndim != 2 || dy->shape[0] != net->batch || dy->shape[1] != out_w)
+        return nn_error(NN_ERR_SHAPE, "nn_net_backward: dy is (%zu, %zu), the last forward gave (%zu, %zu)",
+                        nn_tensor_nrows(dy), nn_tensor_ncols(dy), net->batch, out_w);
+    if (dx != NULL && (dx->ndim != 2 || dx->shape[0] != net->batch || dx->shape[1] != net->in_width))
+        return nn_error(NN_ERR_SHAPE, "nn_net_backward: dx is (%zu, %zu), the input was (%zu, %zu)",
+                        nn_tensor_nrows(dx), nn_tensor_ncols(dx), net->batch, net->in_width);
+    return backward(net, dy, dx);
+}
+
+/* ---- loss and training ------------------------------------------------------------------ */
+
+static nn_status check_target(const char *fn, const nn_net *net, const nn_tensor *x,
+                              const nn_tensor *target)
+{
+    if (net->loss == NULL)
+        return nn_error(NN_ERR_STATE, "%s: the network has no loss (nn_net_set_loss)", fn);
+    if (target->ndim != 2 || target->shape[0] != x->shape[0] || target->shape[1] != net->target_width)
+        return nn_error(NN_ERR_SHAPE, "%s: targets are (%zu, %zu) (%d-D), expected (%zu, %zu)", fn,
+                        nn_tensor_nrows(target), nn_tensor_ncols(target), target->ndim, x->shape[0],
+                        net->target_width);
+    return NN_OK;
+}
+
+nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(target);
+    NN_CHECK_NULL(loss);
+    nn_status st = check_input(__func__, net, x);
+    if (st == NN_OK)
+        st = check_target(__func__, net, x, target);
+    if (st != NN_OK)
+        return st;
+    size_t n = x->shape[0], chunk = chunk_rows(net, n);
+    double total = 0.0;
+    for (size_t first = 0; first < n; first += chunk) {
+        size_t rows = n - first < chunk ? n - first : chunk;
+        nn_tensor xc, tc;
+        const nn_tensor *out;
+        double value;
+        nn_tensor_rows(x, first, rows, &xc);
+        nn_tensor_rows(target, first, rows, &tc);
+        st = nn_net_forward(net, &xc, 0, &out);
+        if (st == NN_OK)
+            st = nn_loss_eval(net->loss, out, &tc, &value, NULL);
+        if (st != NN_OK)
+            return st;
+        /* A mean over a chunk weighs in by its rows, so the chunks give the mean over all. */
+        total += net->loss->reduction == NN_REDUCTION_MEAN ? value * (double)rows : value;
+    }
+    *loss = net->loss->reduction == NN_REDUCTION_MEAN ? total / (double)n : total;
+    return NN_OK;
+}
+
+nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(target);
+    nn_status st = check_input(__func__, net, x);
+    if (st == NN_OK)
+        st = check_target(__func__, net, x, target);
+    if (st == NN_OK)
+        st = nn_net_reserve(net, x->shape[0]);
+    if (st == NN_OK)
+        st = forward(net, x, 1);
+    if (st != NN_OK)
+        return st;
+    const nn_tensor *y = &net->outs[net->n_layers - 1];
+    nn_tensor dy = nn_tensor_view2d(net->gbuf[0], y->shape[0], y->shape[1]);
+    double value;
+    st = nn_loss_eval(net->loss, y, target, &value, &dy);
+    if (st != NN_OK)
+        return st;
+    if (loss != NULL)
+        *loss = value;
+    if (!isfinite(value))
+        return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
+    nn_net_zero_grad(net);
+    return backward(net, &dy, NULL);
+}
+
+nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+{
+    NN_CHECK_NULL(net);
+    if (net->optim == NULL)
+        return nn_error(NN_ERR_STATE, "nn_net_train_step: the network has no optimizer (nn_net_set_optim)");
+    if (!net->optim_ready) {
+        /* Layers were added after the optimizer was set: its state is re-made once. */
+        nn_status st = nn_optim_setup(net->optim, net->param_list, net->n_tensors);
+        if (st != NN_OK)
+            return st;
+        net->optim_ready = 1;
+    }
+    nn_status st = nn_net_compute_grads(net, x, target, loss);
+    if (st != NN_OK)
+        return st;
+    return nn_optim_step(net->optim, net->param_list, net->grad_list, net->n_tensors);
+}
+
+nn_fit_params nn_fit_default_params(void)
+{
+    nn_fit_params p;
+    memset(&p, 0, sizeof p);
+    p.epochs = 1;
+    p.batch_size = 32;
+    return p;
+}
+
+/* Copies the rows idx[0..rows-1] of src into the first rows of dst (same width). */
+static void gather_rows(const nn_tensor *src, const size_t *idx, size_t rows, nn_tensor *dst)
+{
+    size_t w = src->shape[1];
+    for (size_t i = 0; i < rows; i++)
+        memcpy(dst->data + i * w, src->data + idx[i] * w, w * sizeof(float));
+}
+
+nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                     const nn_fit_params *params, double *history)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(target);
+    NN_CHECK_NULL(params);
+    if (params->epochs == 0 || params->batch_size == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: epochs (%zu) and batch size (%zu) must be > 0",
+                        params->epochs, params->batch_size);
+    if (params->shuffle && params->rng == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: shuffling needs an rng");
+    nn_status st = check_input(__func__, net, x);
+    if (st == NN_OK)
+        st = check_target(__func__, net, x, target);
+    if (st != NN_OK)
+        return st;
+    if (net->optim == NULL)
+        return nn_error(NN_ERR_STATE, "nn_net_fit: the network has no optimizer (nn_net_set_optim)");
+    if (params->shuffle && x->shape[0] > UINT32_MAX)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: cannot shuffle more than 2^32 rows");
+
+    size_t n = x->shape[0];
+    size_t bs = params->batch_size < n ? params->batch_size : n;
+    size_t tw = target->shape[1];
+    size_t *idx = NULL;
+    float *xbuf = NULL, *tbuf = NULL;
+    /* Everything a step needs is allocated here, once: shuffled batches are gathered
+     * into xbuf/tbuf, ordered ones are views of the caller's data. */
+    st = nn_net_reserve(net, bs);
+    if (st == NN_OK && params->shuffle) {
+        idx = nn_xcalloc(n, sizeof *idx);
+        xbuf = nn_xcalloc(bs * net->in_width, sizeof(float));
+        tbuf = nn_xcalloc(bs * tw, sizeof(float));
+        if (idx == NULL || xbuf == NULL || tbuf == NULL)
+            st = nn_error(NN_ERR_NOMEM, "nn_net_fit: cannot allocate shuffle buffers for %zu rows", n);
+        else
+            for (size_t i = 0; i < n; i++)
+                idx[i] = i;
+    }
+
+    for (size_t epoch = 0; st == NN_OK && epoch < params->epochs; epoch++) {
+        if (params->shuffle) /* Fisher-Yates (Knuth, TAOCP vol. 2, Algorithm P) */
+            for (size_t i = n - 1; i > 0; i--) {
+                size_t j = nn_rng_below(params->rng, (uint32_t)(i + 1));
+                size_t tmp = idx[i];
+                idx[i] = idx[j];
+                idx[j] = tmp;
+            }
+        double sum = 0.0;
+        for (size_t first = 0; st == NN_OK && first < n; first += bs) {
+            size_t rows = n - first < bs ? n - first : bs;
+            nn_tensor xb, tb;
+            if (params->shuffle) {
+                xb = nn_tensor_view2d(xbuf, rows, net->in_width);
+                tb = nn_tensor_view2d(tbuf, rows, tw);
+                gather_rows(x, idx + first, rows, &xb);
+                gather_rows(target, idx + first, rows, &tb);
+            } else {
+                nn_tensor_rows(x, first, rows, &xb);
+                nn_tensor_rows(target, first, rows, &tb);
+            }
+            double loss;
+            st = nn_net_train_step(net, &xb, &tb, &loss);
+            if (st == NN_OK)
+                sum += net->loss->reduction == NN_REDUCTION_MEAN ? loss * (double)rows : loss;
+            else {
+                /* Prefix where it happened; the cause is copied out first since
+                 * nn_error rewrites the buffer it lives in. */
+                char cause[384];
+                snprintf(cause, sizeof cause, "%s", nn_last_error());
+                nn_error(st, "nn_net_fit: epoch %zu, batch %zu: %s", epoch, first / bs, cause);
+            }
+        }
+        if (st != NN_OK)
+            break;
+        double epoch_loss = net->loss->reduction == NN_REDUCTION_MEAN ? sum / (double)n : sum;
+        if (history != NULL)
+            history[epoch] = epoch_loss;
+        if (params->on_epoch != NULL && params->on_epoch(net, epoch, epoch_loss, params->user) != 0)
+            break;
+    }
+    nn_xfree(idx);
+    nn_xfree(xbuf);
+    nn_xfree(tbuf);
+    return st;
+}
+
+nn_status nn_net_check_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double eps,
+                             double *max_err)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(max_err);
+    if (!(eps > 0.0))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_check_grads: eps %g must be > 0", eps);
+    nn_status st = nn_net_compute_grads(net, x, target, NULL);
+    if (st != NN_OK)
+        return st;
+    double worst = 0.0;
+    for (size_t i = 0; i < net->n_scalars; i++) {
+        float saved = net->param_block[i];
+        double lp, lm;
+        net->param_block[i] = (float)(saved + eps);
+        /* The step actually taken, after rounding to float, is what divides. */
+        double hp = (double)net->param_block[i] - saved;
+        st = nn_net_eval_loss(net, x, target, &lp);
+        net->param_block[i] = (float)(saved - eps);
+        double hm = saved - (double)net->param_block[i];
+        if (st == NN_OK)
+            st = nn_net_eval_loss(net, x, target, &lm);
+        net->param_block[i] = saved;
+        if (st != NN_OK)
+            return st;
+        double numeric = (lp - lm) / (hp + hm);
+        double analytic = net->grad_block[i];
+        double scale = fmax(1.0, fmax(fabs(analytic), fabs(numeric)));
+        double err = fabs(analytic - numeric) / scale;
+        if (err > worst)
+            worst = err;
+    }
+    *max_err = worst;
+    return NN_OK;
+}
