@@ -1,5 +1,6 @@
 /* init.c - parameter initialisers (formulas of torch.nn.init). */
 #include <math.h>
+#include <string.h>
 
 #include "internal.h"
 #include "nn/init.h"
@@ -28,6 +29,19 @@ const char *nn_init_name(nn_init_kind kind)
     case NN_INIT_TORCH_LINEAR: return "torch_linear";
     }
     return NULL;
+}
+
+nn_status nn_init_kind_from_name(const char *name, nn_init_kind *kind)
+{
+    NN_CHECK_NULL(name);
+    NN_CHECK_NULL(kind);
+    /* Kinds are numbered densely from 0, so the first without a name ends the list. */
+    for (int k = 0; nn_init_name((nn_init_kind)k) != NULL; k++)
+        if (strcmp(nn_init_name((nn_init_kind)k), name) == 0) {
+            *kind = (nn_init_kind)k;
+            return NN_OK;
+        }
+    return nn_error(NN_ERR_INVALID_ARG, "nn_init_kind_from_name: unknown initialiser '%s'", name);
 }
 
 static void fill_uniform(nn_tensor *t, double low, double high, nn_rng *rng)

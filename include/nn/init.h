@@ -57,6 +57,10 @@ nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t 
 /* The initialiser's name ("normal", "xavier_uniform", ...), or NULL for an unknown kind. */
 const char *nn_init_name(nn_init_kind kind);
 
+/* The kind called name (as nn_init_name gives it: "normal" is the lesson's N(0, 1)
+ * with a = 0, b = 1). Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (unknown name). */
+nn_status nn_init_kind_from_name(const char *name, nn_init_kind *kind);
+
 #ifdef __cplusplus
 }
 #endif
