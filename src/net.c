@@ -188,8 +188,8 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
     memset(built.params, 0, sizeof built.params);
     memset(built.grads, 0, sizeof built.grads);
     nn_status st = built.ops->build(&built, in);
-    if (st != NN_OK)
-        return st;
+    if (st != NN_OK) /* a user's build() cannot record a message: say which layer and width */
+        return nn_error(st, "nn_net_add: layer '%s' cannot take input width %zu", built.ops->name, in);
     if (built.out_width == 0)
         return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' gives output width 0 for input width %zu",
                         built.ops->name, in);

@@ -1,0 +1,288 @@
+/* test_kernel.c - gemm against a naive loop, the vector kernels against hand-computed
+ * values, sigmoid at the extremes, and the shape errors. */
+#include <float.h>
+
+#include "nn_test.h"
+
+/* A deterministic, non-trivial fill with values in [-1, 1]. */
+static void fill_pattern(float *d, size_t n, unsigned salt)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = (float)(((i * 37u + salt * 11u) % 23u) / 11.0 - 1.0);
+}
+
+/* C = alpha * op(A) op(B) + beta * C in double, straight from the definition. */
+static void naive_gemm(int ta, int tb, size_t m, size_t n, size_t k, double alpha, const float *a,
+                       const float *b, double beta, const float *c_in, double *c_out)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double s = 0.0;
+            for (size_t p = 0; p < k; p++) {
+                double av = ta ? a[p * m + i] : a[i * k + p]; /* A stored (k, m) or (m, k) */
+                double bv = tb ? b[j * k + p] : b[p * n + j]; /* B stored (n, k) or (k, n) */
+                s += av * bv;
+            }
+            c_out[i * n + j] = alpha * s + beta * c_in[i * n + j];
+        }
+}
+
+static void test_gemm_all_transposes(void **state)
+{
+    (void)state;
+    /* Non-square everywhere, so a swapped dimension cannot go unnoticed. */
+    const size_t m = 3, n = 5, k = 4;
+    float a[12], b[20], c[15], c0[15];
+    double ref[15];
+    fill_pattern(a, 12, 1);
+    fill_pattern(b, 20, 2);
+    fill_pattern(c0, 15, 3);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            nn_tensor ta_t = ta ? nn_tensor_view2d(a, k, m) : nn_tensor_view2d(a, m, k);
+            nn_tensor tb_t = tb ? nn_tensor_view2d(b, n, k) : nn_tensor_view2d(b, k, n);
+            nn_tensor tc = nn_tensor_view2d(c, m, n);
+            memcpy(c, c0, sizeof c);
+            assert_ok(nn_kernel_gemm(ta ? NN_TRANS : NN_NO_TRANS, tb ? NN_TRANS : NN_NO_TRANS, 1.5f,
+                                     &ta_t, &tb_t, 0.5f, &tc));
+            naive_gemm(ta, tb, m, n, k, 1.5, a, b, 0.5, c0, ref);
+            assert_all_close(c, ref, 15, 1e-5, 1e-6);
+
+            /* beta = 0 ignores C's contents, even NaN. */
+            for (int i = 0; i < 15; i++)
+                c[i] = NAN;
+            assert_ok(nn_kernel_gemm(ta ? NN_TRANS : NN_NO_TRANS, tb ? NN_TRANS : NN_NO_TRANS, 1.0f,
+                                     &ta_t, &tb_t, 0.0f, &tc));
+            naive_gemm(ta, tb, m, n, k, 1.0, a, b, 0.0, c0, ref);
+            assert_all_close(c, ref, 15, 1e-5, 1e-6);
+        }
+}
+
+static void test_gemm_exact_small(void **state)
+{
+    (void)state;
+    /* [1 2 3; 4 5 6] (2x3) times [1 0; 0 1; 1 1] (3x2) = [4 5; 10 11]: exact in float. */
+    float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1}, c[4] = {0};
+    nn_tensor ta = nn_tensor_view2d(a, 2, 3), tb = nn_tensor_view2d(b, 3, 2);
+    nn_tensor tc = nn_tensor_view2d(c, 2, 2);
+    assert_ok(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, &ta, &tb, 0.0f, &tc));
+    assert_true(c[0] == 4.0f && c[1] == 5.0f && c[2] == 10.0f && c[3] == 11.0f);
+    /* A 1-D tensor is a row vector: (1, 3) times (3, 2). */
+    float x[3] = {1, 1, 1}, y[2] = {0};
+    nn_tensor tx = nn_tensor_view1d(x, 3), ty = nn_tensor_view1d(y, 2);
+    assert_ok(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 2.0f, &tx, &tb, 0.0f, &ty));
+    assert_true(y[0] == 4.0f && y[1] == 4.0f);
+}
+
+static void test_gemm_errors(void **state)
+{
+    (void)state;
+    float a[35] = {0}, b[35] = {0}, c[35] = {0};
+    nn_tensor ta = nn_tensor_view2d(a, 5, 7), tb = nn_tensor_view2d(b, 5, 7);
+    nn_tensor tc = nn_tensor_view2d(c, 5, 5);
+    /* (5, 7) x (5, 7): inner dimensions 7 and 5 differ. */
+    assert_error(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1, &ta, &tb, 0, &tc), NN_ERR_SHAPE, "7",
+                 "5");
+    /* (5, 7) x (7, 5) fits, but C must be (5, 5), not (5, 7). */
+    nn_tensor tc_bad = nn_tensor_view2d(c, 5, 7);
+    assert_error(nn_kernel_gemm(NN_NO_TRANS, NN_TRANS, 1, &ta, &tb, 0, &tc_bad), NN_ERR_SHAPE, "7");
+    assert_ok(nn_kernel_gemm(NN_NO_TRANS, NN_TRANS, 1, &ta, &tb, 0, &tc));
+    assert_status(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1, NULL, &tb, 0, &tc), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1, &ta, NULL, 0, &tc), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1, &ta, &tb, 0, NULL), NN_ERR_NULL_ARG);
+}
+
+static void test_rowvec_kernels(void **state)
+{
+    (void)state;
+    float x[6] = {1, 2, 3, 4, 5, 6}, v[3] = {10, 20, 30};
+    nn_tensor tx = nn_tensor_view2d(x, 2, 3), tv = nn_tensor_view1d(v, 3);
+    assert_ok(nn_kernel_add_rowvec(&tx, &tv));
+    const float add[6] = {11, 22, 33, 14, 25, 36};
+    assert_memory_equal(x, add, sizeof x);
+
+    assert_ok(nn_kernel_set_rows(&tx, &tv));
+    const float set[6] = {10, 20, 30, 10, 20, 30};
+    assert_memory_equal(x, set, sizeof x);
+
+    /* colsum: out = beta * out + column sums. */
+    float m[6] = {1, 2, 3, 4, 5, 6}, out[3] = {100, 200, 300};
+    nn_tensor tm = nn_tensor_view2d(m, 2, 3), to = nn_tensor_view1d(out, 3);
+    assert_ok(nn_kernel_colsum(&tm, 0.0f, &to));
+    assert_true(out[0] == 5 && out[1] == 7 && out[2] == 9);
+    assert_ok(nn_kernel_colsum(&tm, 2.0f, &to)); /* 2 * [5 7 9] + [5 7 9] */
+    assert_true(out[0] == 15 && out[1] == 21 && out[2] == 27);
+    assert_ok(nn_kernel_colsum(&tm, 1.0f, &to)); /* accumulate, as bias gradients do */
+    assert_true(out[0] == 20 && out[1] == 28 && out[2] == 36);
+
+    float w[2] = {0};
+    nn_tensor tw = nn_tensor_view1d(w, 2);
+    assert_error(nn_kernel_add_rowvec(&tx, &tw), NN_ERR_SHAPE, "2", "3");
+    assert_error(nn_kernel_set_rows(&tx, &tw), NN_ERR_SHAPE, "2", "3");
+    assert_error(nn_kernel_colsum(&tm, 0.0f, &tw), NN_ERR_SHAPE, "2", "3");
+    assert_true(x[0] == 10.0f); /* untouched on error */
+    assert_status(nn_kernel_add_rowvec(NULL, &tv), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_add_rowvec(&tx, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_set_rows(NULL, &tv), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_colsum(NULL, 0.0f, &to), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_colsum(&tm, 0.0f, NULL), NN_ERR_NULL_ARG);
+}
+
+static void test_axpy_scale(void **state)
+{
+    (void)state;
+    float x[4] = {1, -2, 0.5f, 4}, y[4] = {10, 10, 10, 10};
+    nn_tensor tx = nn_tensor_view1d(x, 4), ty = nn_tensor_view2d(y, 2, 2);
+    assert_ok(nn_kernel_axpy(-2.0f, &tx, &ty)); /* same element count, any shape */
+    const float axpy[4] = {8, 14, 9, 2};
+    assert_memory_equal(y, axpy, sizeof y);
+
+    assert_ok(nn_kernel_scale(0.25f, &ty));
+    const float scaled[4] = {2, 3.5f, 2.25f, 0.5f};
+    assert_memory_equal(y, scaled, sizeof y);
+
+    float z[3] = {0};
+    nn_tensor tz = nn_tensor_view1d(z, 3);
+    assert_error(nn_kernel_axpy(1.0f, &tx, &tz), NN_ERR_SHAPE, "4", "3");
+    assert_status(nn_kernel_axpy(1.0f, NULL, &ty), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_axpy(1.0f, &tx, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_scale(1.0f, NULL), NN_ERR_NULL_ARG);
+}
+
+static float square_plus_one(float v) { return v * v + 1.0f; }
+
+static void test_map(void **state)
+{
+    (void)state;
+    float x[3] = {-1, 2, 3}, y[3] = {0};
+    nn_tensor tx = nn_tensor_view1d(x, 3), ty = nn_tensor_view1d(y, 3);
+    assert_ok(nn_kernel_map(square_plus_one, &tx, &ty));
+    assert_true(y[0] == 2 && y[1] == 5 && y[2] == 10);
+    assert_ok(nn_kernel_map(square_plus_one, &tx, &tx)); /* in place */
+    assert_true(x[0] == 2 && x[1] == 5 && x[2] == 10);
+    float w[2];
+    nn_tensor tw = nn_tensor_view1d(w, 2);
+    assert_error(nn_kernel_map(square_plus_one, &tx, &tw), NN_ERR_SHAPE, "3", "2");
+    assert_status(nn_kernel_map(NULL, &tx, &ty), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_map(square_plus_one, NULL, &ty), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_map(square_plus_one, &tx, NULL), NN_ERR_NULL_ARG);
+}
+
+static void test_sigmoid_values(void **state)
+{
+    (void)state;
+    float x[5] = {0.0f, 2.0f, -2.0f, 1.0f, -0.5f};
+    float y[5];
+    nn_tensor tx = nn_tensor_view1d(x, 5), ty = nn_tensor_view1d(y, 5);
+    assert_ok(nn_kernel_sigmoid(&tx, &ty));
+    for (int i = 0; i < 5; i++)
+        assert_close(y[i], 1.0 / (1.0 + exp(-(double)x[i])), 1e-6, 0.0);
+    assert_true(y[0] == 0.5f);
+
+    /* In place. */
+    assert_ok(nn_kernel_sigmoid(&tx, &tx));
+    assert_memory_equal(x, y, sizeof y);
+
+    float z[4];
+    nn_tensor tz = nn_tensor_view1d(z, 4);
+    assert_error(nn_kernel_sigmoid(&tx, &tz), NN_ERR_SHAPE, "5", "4");
+    assert_status(nn_kernel_sigmoid(NULL, &ty), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_sigmoid(&tx, NULL), NN_ERR_NULL_ARG);
+}
+
+static void test_sigmoid_extremes(void **state)
+{
+    (void)state;
+    /* exp(1e4) overflows; a naive 1 / (1 + exp(-x)) would compute inf / inf or
+     * lose the small side. The documented form must give exact limits. */
+    float x[6] = {1e4f, -1e4f, FLT_MAX, -FLT_MAX, 100.0f, -100.0f};
+    float y[6], dy[6] = {1, 1, 1, 1, 1, 1}, dx[6];
+    nn_tensor tx = nn_tensor_view1d(x, 6), ty = nn_tensor_view1d(y, 6);
+    nn_tensor tdy = nn_tensor_view1d(dy, 6), tdx = nn_tensor_view1d(dx, 6);
+    assert_ok(nn_kernel_sigmoid(&tx, &ty));
+    assert_true(nn_tensor_all_finite(&ty));
+    assert_true(y[0] == 1.0f);
+    assert_true(y[1] == 0.0f);
+    assert_true(y[2] == 1.0f);
+    assert_true(y[3] == 0.0f);
+    assert_true(y[4] == 1.0f);
+    /* sigmoid(-100) = 3.7e-44 is a float subnormal (0 if the FPU flushes it). */
+    assert_true(y[5] >= 0.0f && y[5] < 1e-40f);
+    assert_ok(nn_kernel_sigmoid_backward(&ty, &tdy, &tdx));
+    assert_true(nn_tensor_all_finite(&tdx));
+    for (int i = 0; i < 6; i++)
+        assert_true(dx[i] >= 0.0f && dx[i] < 1e-30f);
+}
+
+static void test_sigmoid_backward(void **state)
+{
+    (void)state;
+    float y[3] = {0.5f, 0.25f, 0.875f}, dy[3] = {2.0f, -4.0f, 8.0f}, dx[3];
+    nn_tensor ty = nn_tensor_view1d(y, 3), tdy = nn_tensor_view1d(dy, 3),
+              tdx = nn_tensor_view1d(dx, 3);
+    assert_ok(nn_kernel_sigmoid_backward(&ty, &tdy, &tdx));
+    /* dy * y * (1 - y), all exact in binary. */
+    assert_true(dx[0] == 0.5f);
+    assert_true(dx[1] == -0.75f);
+    assert_true(dx[2] == 0.875f);
+    float w[2];
+    nn_tensor tw = nn_tensor_view1d(w, 2);
+    assert_status(nn_kernel_sigmoid_backward(&ty, &tw, &tdx), NN_ERR_SHAPE);
+    assert_status(nn_kernel_sigmoid_backward(&ty, &tdy, &tw), NN_ERR_SHAPE);
+    assert_status(nn_kernel_sigmoid_backward(NULL, &tdy, &tdx), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_sigmoid_backward(&ty, NULL, &tdx), NN_ERR_NULL_ARG);
+    assert_status(nn_kernel_sigmoid_backward(&ty, &tdy, NULL), NN_ERR_NULL_ARG);
+}
+
+static void test_reductions(void **state)
+{
+    (void)state;
+    float x[4] = {1, 2, 3, 4}, y[4] = {0.5f, -1, 2, 0.25f};
+    nn_tensor tx = nn_tensor_view1d(x, 4), ty = nn_tensor_view2d(y, 2, 2);
+    assert_true(nn_kernel_sum(&tx) == 10.0);
+    assert_true(nn_kernel_dot(&tx, &ty) == 0.5 - 2 + 6 + 1);
+    assert_true(nn_kernel_norm2(&tx) == sqrt(30.0));
+    float z[3];
+    nn_tensor tz = nn_tensor_view1d(z, 3);
+    assert_true(nn_kernel_dot(&tx, &tz) == 0.0); /* documented: 0 when sizes differ */
+
+    /* Accumulation in double: in float, 2^24 + 1 + 1 + 1 + 1 stays 2^24. */
+    float big[5] = {16777216.0f, 1, 1, 1, 1};
+    nn_tensor tb = nn_tensor_view1d(big, 5);
+    assert_true(nn_kernel_sum(&tb) == 16777220.0);
+    float ones[5] = {1, 1, 1, 1, 1};
+    nn_tensor to = nn_tensor_view1d(ones, 5);
+    assert_true(nn_kernel_dot(&tb, &to) == 16777220.0);
+    /* Squares of 3e20 and 4e20 overflow float but not double. */
+    float huge[2] = {3e20f, 4e20f};
+    nn_tensor th = nn_tensor_view1d(huge, 2);
+    assert_close(nn_kernel_norm2(&th), 5e20, 1e-6, 0.0);
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    assert_error(nn_set_num_threads(0), NN_ERR_INVALID_ARG, "0");
+    assert_error(nn_set_num_threads(-3), NN_ERR_INVALID_ARG, "-3");
+    assert_ok(nn_set_num_threads(1));
+    /* 1 either way: OpenBLAS reports what was set, other BLAS report 1. */
+    assert_int_equal(nn_get_num_threads(), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_all_transposes),
+        cmocka_unit_test(test_gemm_exact_small),
+        cmocka_unit_test(test_gemm_errors),
+        cmocka_unit_test(test_rowvec_kernels),
+        cmocka_unit_test(test_axpy_scale),
+        cmocka_unit_test(test_map),
+        cmocka_unit_test(test_sigmoid_values),
+        cmocka_unit_test(test_sigmoid_extremes),
+        cmocka_unit_test(test_sigmoid_backward),
+        cmocka_unit_test(test_reductions),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

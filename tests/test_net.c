@@ -1,0 +1,1050 @@
+/* test_net.c - sequential networks: building and shape inference, ownership on
+ * failure, forward/backward/predict/eval, training steps and fit, the promise of no
+ * allocation per step, and out-of-memory at every allocation. */
+#include "nn_test.h"
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+/* n rows of w uniform values in [-2, 2) from a fixed seed: plain data, not zeros. */
+static nn_tensor *random_tensor(size_t n, size_t w, uint64_t seed)
+{
+    nn_tensor *t = NULL;
+    assert_ok(nn_tensor_new2d(n, w, &t));
+    nn_rng rng;
+    nn_rng_seed(&rng, seed, 99);
+    for (size_t k = 0; k < t->size; k++)
+        t->data[k] = (float)(4.0 * nn_rng_uniform(&rng) - 2.0);
+    return t;
+}
+
+/* 3 -> dense 4 -> sigmoid -> dense 2 -> sigmoid, N(0, 1) parameters from seed,
+ * MSE and SGD(lr). */
+static nn_net *trained_net(uint64_t seed, double lr)
+{
+    nn_net *net = nn_test_mlp(3, 4, 2, seed);
+    nn_test_mse_sgd(net, lr);
+    return net;
+}
+
+/* A layer written here that only takes input width 2 (y = x), for add failures. */
+static nn_status two_build(nn_layer *l, size_t in_width)
+{
+    if (in_width != 2)
+        return NN_ERR_SHAPE;
+    l->out_width = 2;
+    l->n_params = 0;
+    return NN_OK;
+}
+
+static nn_status two_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
+{
+    (void)l;
+    (void)training;
+    return nn_tensor_copy(y, x);
+}
+
+static nn_status two_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
+                              const nn_tensor *dy, nn_tensor *dx)
+{
+    (void)l;
+    (void)x;
+    (void)y;
+    return dx != NULL ? nn_tensor_copy(dx, dy) : NN_OK;
+}
+
+static const nn_layer_ops two_ops = {
+    .name = "two_only", .build = two_build, .forward = two_forward, .backward = two_backward};
+
+/* ---- construction --------------------------------------------------------------- */
+
+static void test_new_and_empty(void **state)
+{
+    (void)state;
+    nn_net *net = (nn_net *)&net;
+    assert_error(nn_net_new(0, &net), NN_ERR_INVALID_ARG, "0");
+    assert_null(net);
+    assert_error(nn_net_new(3, NULL), NN_ERR_NULL_ARG, "nn_net_new");
+
+    assert_ok(nn_net_new(5, &net));
+    assert_int_equal(nn_net_in_width(net), 5);
+    assert_int_equal(nn_net_out_width(net), 5); /* no layers: the input width */
+    assert_int_equal(nn_net_layer_count(net), 0);
+    assert_null(nn_net_layer(net, 0));
+    assert_null(nn_net_loss(net));
+    assert_null(nn_net_optim(net));
+    size_t n = 99;
+    (void)nn_net_params(net, &n);
+    assert_int_equal(n, 0);
+    assert_null(nn_net_layer_output(net, 0));
+
+    /* Nothing to run, nothing to attach a loss or optimizer to. */
+    float x[5] = {0};
+    nn_tensor tx = nn_tensor_view2d(x, 1, 5);
+    const nn_tensor *y = NULL;
+    assert_error(nn_net_forward(net, &tx, 0, &y), NN_ERR_STATE, "layer");
+    nn_loss *mse = NULL;
+    nn_optim *sgd = NULL;
+    assert_ok(nn_loss_mse_new(&mse));
+    assert_ok(nn_optim_sgd_new(0.1, &sgd));
+    assert_status(nn_net_set_loss(net, mse, 5), NN_ERR_STATE);
+    assert_status(nn_net_set_optim(net, sgd), NN_ERR_STATE);
+    assert_null(nn_net_loss(net));
+    nn_loss_free(mse); /* both stayed ours */
+    nn_optim_free(sgd);
+    nn_net_free(net);
+    nn_net_free(NULL);
+}
+
+static void test_shape_inference_and_layout(void **state)
+{
+    (void)state;
+    nn_net *net = NULL;
+    assert_ok(nn_net_new(3, &net));
+    nn_layer *d1 = nn_test_dense(4, nn_init_normal(0, 1), nn_init_normal(0, 1));
+    nn_layer *s1 = nn_test_sigmoid();
+    nn_layer *d2 = nn_test_dense(2, nn_init_normal(0, 1), nn_init_normal(0, 1));
+    assert_ok(nn_net_add(net, d1));
+    assert_int_equal(nn_net_out_width(net), 4);
+    assert_ok(nn_net_add(net, s1));
+    assert_int_equal(nn_net_out_width(net), 4);
+    assert_ok(nn_net_add(net, d2));
+    assert_int_equal(nn_net_out_width(net), 2);
+    assert_int_equal(nn_net_in_width(net), 3);
+    assert_int_equal(nn_net_layer_count(net), 3);
+    assert_ptr_equal(nn_net_layer(net, 0), d1);
+    assert_ptr_equal(nn_net_layer(net, 1), s1);
+    assert_ptr_equal(nn_net_layer(net, 2), d2);
+    assert_null(nn_net_layer(net, 3));
+    assert_int_equal(d2->in_width, 4);
+    assert_int_equal(nn_dense_weight(d2)->shape[1], 4);
+
+    /* One block, layer by layer, each layer's params in order: W1 (4x3), b1, W2 (2x4), b2. */
+    size_t np = 0, ng = 0;
+    float *p = nn_net_params(net, &np), *g = nn_net_grads(net, &ng);
+    assert_int_equal(np, 12 + 4 + 8 + 2);
+    assert_int_equal(ng, np);
+    assert_ptr_equal(nn_dense_weight(d1)->data, p);
+    assert_ptr_equal(nn_dense_bias(d1)->data, p + 12);
+    assert_ptr_equal(nn_dense_weight(d2)->data, p + 16);
+    assert_ptr_equal(nn_dense_bias(d2)->data, p + 24);
+    assert_ptr_equal(d2->grads[1].data, g + 24);
+    for (size_t k = 0; k < np; k++)
+        assert_true(p[k] == 0.0f); /* zero until initialised */
+
+    /* Initialisation: deterministic in the seed. */
+    nn_rng rng;
+    nn_rng_seed(&rng, 4, 0);
+    assert_ok(nn_net_init_params(net, &rng));
+    float *first = nn_test_params_copy(net, NULL);
+    nn_rng_seed(&rng, 4, 0);
+    assert_ok(nn_net_init_params(net, &rng));
+    assert_true(nn_test_params_equal(net, first, np));
+    nn_rng_seed(&rng, 5, 0);
+    assert_ok(nn_net_init_params(net, &rng));
+    assert_false(nn_test_params_equal(net, first, np));
+    nn_rng_seed(&rng, 4, 0);
+    assert_ok(nn_net_init_params(net, &rng));
+
+    /* Adding a layer keeps every existing value and adds zeros. */
+    assert_ok(nn_net_add(net, nn_test_sigmoid()));
+    assert_ok(nn_net_add(net, nn_test_dense(3, nn_init_normal(0, 1), nn_init_zeros())));
+    size_t np2 = 0;
+    p = nn_net_params(net, &np2);
+    assert_int_equal(np2, np + 2 * 3 + 3);
+    assert_memory_equal(p, first, np * sizeof(float));
+    for (size_t k = np; k < np2; k++)
+        assert_true(p[k] == 0.0f);
+    /* The views moved with the block. */
+    assert_ptr_equal(nn_dense_weight(d1)->data, p);
+    assert_ptr_equal(nn_dense_bias(d2)->data, p + 24);
+
+    assert_status(nn_net_init_params(net, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_net_init_params(NULL, &rng), NN_ERR_NULL_ARG);
+    free(first);
+    nn_net_free(net);
+}
+
+static void test_add_failure_leaves_everything_unchanged(void **state)
+{
+    (void)state;
+    nn_net *net = nn_test_mlp(2, 3, 1, 7); /* out width 1 */
+    size_t np = 0;
+    float *before = nn_test_params_copy(net, &np);
+    float *block = nn_net_params(net, &np);
+
+    /* A layer that rejects the width: the network is unchanged and the layer is
+     * still ours (freeing it must be right, and is checked by ASan). */
+    nn_layer *two = NULL;
+    assert_ok(nn_layer_new(&two_ops, NULL, &two));
+    assert_error(nn_net_add(net, two), NN_ERR_SHAPE, "two_only", "1");
+    assert_int_equal(nn_net_layer_count(net), 4);
+    assert_int_equal(nn_net_out_width(net), 1);
+    assert_ptr_equal(nn_net_params(net, &np), block);
+    assert_true(nn_test_params_equal(net, before, np));
+    assert_null(nn_net_layer(net, 4));
+    nn_layer_free(two);
+
+    /* A layer already owned by a network cannot be added again, here or elsewhere. */
+    nn_layer *owned = nn_net_layer(net, 0);
+    assert_error(nn_net_add(net, owned), NN_ERR_INVALID_ARG, "dense");
+    nn_net *other = NULL;
+    assert_ok(nn_net_new(2, &other));
+    assert_status(nn_net_add(other, owned), NN_ERR_INVALID_ARG);
+    assert_int_equal(nn_net_layer_count(other), 0);
+    assert_int_equal(nn_net_layer_count(net), 4);
+    assert_true(nn_test_params_equal(net, before, np));
+    nn_net_free(other);
+
+    nn_layer *d = nn_test_dense(2, nn_init_zeros(), nn_init_zeros());
+    assert_status(nn_net_add(NULL, d), NN_ERR_NULL_ARG);
+    assert_status(nn_net_add(net, NULL), NN_ERR_NULL_ARG);
+    /* And the network still works: the same layer goes in fine. */
+    assert_ok(nn_net_add(net, d));
+    assert_int_equal(nn_net_out_width(net), 2);
+    free(before);
+    nn_net_free(net);
+}
+
+/* A loss written here, to see a replaced loss freed. */
+static int counted_loss_freed;
+static nn_status counted_check(const nn_loss *l, size_t pw, size_t tw)
+{
+    (void)l;
+    return pw == tw ? NN_OK : NN_ERR_SHAPE;
+}
+static nn_status counted_eval(const nn_loss *l, const nn_tensor *p, const nn_tensor *t, double *v,
+                              nn_tensor *g)
+{
+    (void)l;
+    (void)p;
+    (void)t;
+    *v = 0;
+    if (g != NULL)
+        nn_tensor_fill(g, 0.0f);
+    return NN_OK;
+}
+static void counted_destroy(nn_loss *l)
+{
+    (void)l;
+    counted_loss_freed++;
+}
+static const nn_loss_ops counted_ops = {"counted", counted_check, counted_eval, counted_destroy};
+
+static void test_set_loss(void **state)
+{
+    (void)state;
+    nn_net *net = nn_test_mlp(3, 4, 2, 1);
+    nn_loss *mse = NULL;
+    assert_ok(nn_loss_mse_new(&mse));
+    /* MSE needs targets as wide as the output: 7 does not fit 2. */
+    assert_error(nn_net_set_loss(net, mse, 7), NN_ERR_SHAPE, "7", "2");
+    assert_null(nn_net_loss(net));
+    assert_status(nn_net_set_loss(net, NULL, 2), NN_ERR_NULL_ARG);
+    assert_status(nn_net_set_loss(NULL, mse, 2), NN_ERR_NULL_ARG);
+    assert_ok(nn_net_set_loss(net, mse, 2)); /* the rejected loss was still ours */
+    assert_ptr_equal(nn_net_loss(net), mse);
+
+    /* Replacing a loss frees the old one; a rejected replacement keeps the old. */
+    counted_loss_freed = 0;
+    nn_loss *c1 = NULL, *c2 = NULL;
+    assert_ok(nn_loss_new(&counted_ops, NULL, &c1));
+    assert_ok(nn_net_set_loss(net, c1, 2));
+    assert_ptr_equal(nn_net_loss(net), c1);
+    assert_ok(nn_loss_new(&counted_ops, NULL, &c2));
+    /* Status only: the rejecting check() is user code, which cannot record a
+     * message, and nn_net_set_loss does not add one (reported as a gap). */
+    assert_int_equal(nn_net_set_loss(net, c2, 3), NN_ERR_SHAPE);
+    assert_ptr_equal(nn_net_loss(net), c1);
+    assert_int_equal(counted_loss_freed, 0);
+    assert_ok(nn_net_set_loss(net, c2, 2));
+    assert_int_equal(counted_loss_freed, 1);
+
+    /* Cross-entropy over the 2 outputs with class indices (width 1). */
+    nn_loss *ce = NULL;
+    assert_ok(nn_loss_cross_entropy_new(&ce));
+    assert_ok(nn_net_set_loss(net, ce, 1));
+    assert_int_equal(counted_loss_freed, 2);
+    nn_net_free(net);
+}
+
+/* ---- forward, backward, predict, eval ---------------------------------------------- */
+
+static void test_forward_backward_errors(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(2, 0.1);
+    float buf[64] = {0};
+    const nn_tensor *y = NULL;
+    nn_tensor x_bad = nn_tensor_view2d(buf, 4, 5);
+    assert_error(nn_net_forward(net, &x_bad, 0, &y), NN_ERR_SHAPE, "5", "3");
+    nn_tensor x = nn_tensor_view2d(buf, 4, 3);
+    assert_status(nn_net_forward(NULL, &x, 0, &y), NN_ERR_NULL_ARG);
+    assert_status(nn_net_forward(net, NULL, 0, &y), NN_ERR_NULL_ARG);
+    assert_status(nn_net_forward(net, &x, 0, NULL), NN_ERR_NULL_ARG);
+
+    /* Backward needs a forward first. */
+    float dyb[8] = {0}, dxb[12];
+    nn_tensor dy = nn_tensor_view2d(dyb, 4, 2), dx = nn_tensor_view2d(dxb, 4, 3);
+    assert_error(nn_net_backward(net, &dy, NULL), NN_ERR_STATE, "forward");
+    assert_ok(nn_net_forward(net, &x, 1, &y));
+    assert_int_equal(y->shape[0], 4);
+    assert_int_equal(y->shape[1], 2);
+    nn_tensor dy_rows = nn_tensor_view2d(dyb, 3, 2), dy_w = nn_tensor_view2d(dyb, 4, 1);
+    assert_status(nn_net_backward(net, &dy_rows, NULL), NN_ERR_SHAPE);
+    assert_status(nn_net_backward(net, &dy_w, NULL), NN_ERR_SHAPE);
+    nn_tensor dx_bad = nn_tensor_view2d(dxb, 4, 2);
+    assert_status(nn_net_backward(net, &dy, &dx_bad), NN_ERR_SHAPE);
+    assert_status(nn_net_backward(NULL, &dy, &dx), NN_ERR_NULL_ARG);
+    assert_status(nn_net_backward(net, NULL, &dx), NN_ERR_NULL_ARG);
+    assert_ok(nn_net_backward(net, &dy, &dx));
+
+    assert_status(nn_net_zero_grad(NULL), NN_ERR_NULL_ARG);
+    assert_error(nn_net_reserve(net, 0), NN_ERR_INVALID_ARG, "0");
+    assert_status(nn_net_reserve(NULL, 4), NN_ERR_NULL_ARG);
+    nn_net_free(net);
+}
+
+static void test_layer_output(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(3, 0.1);
+    nn_tensor *x = random_tensor(5, 3, 1);
+    const nn_tensor *y = NULL;
+    assert_null(nn_net_layer_output(net, 0)); /* no forward yet */
+    assert_ok(nn_net_forward(net, x, 0, &y));
+    /* The hidden activations: dense 1's output through sigmoid, by hand in double. */
+    nn_layer *d1 = nn_net_layer(net, 0);
+    const nn_tensor *h = nn_net_layer_output(net, 1);
+    assert_non_null(h);
+    assert_int_equal(h->shape[0], 5);
+    assert_int_equal(h->shape[1], 4);
+    for (size_t i = 0; i < 5; i++)
+        for (size_t o = 0; o < 4; o++) {
+            double z = nn_dense_bias(d1)->data[o];
+            for (size_t k = 0; k < 3; k++)
+                z += (double)nn_dense_weight(d1)->data[o * 3 + k] * x->data[i * 3 + k];
+            assert_close(h->data[i * 4 + o], 1 / (1 + exp(-z)), 1e-5, 1e-7);
+        }
+    /* The last layer's output is the network's. */
+    assert_memory_equal(nn_net_layer_output(net, 3)->data, y->data, 10 * sizeof(float));
+    assert_null(nn_net_layer_output(net, 4));
+    /* A change to the network forgets the outputs. */
+    assert_ok(nn_net_add(net, nn_test_sigmoid()));
+    assert_null(nn_net_layer_output(net, 1));
+    nn_tensor_free(x);
+    nn_net_free(net);
+}
+
+static void test_predict_equals_forward(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    nn_net *net = trained_net(5, 0.1);
+    nn_tensor *x = random_tensor(N, 3, 2), *y = NULL;
+    assert_ok(nn_tensor_new2d(N, 2, &y));
+    const nn_tensor *yf = NULL;
+    assert_ok(nn_net_forward(net, x, 0, &yf));
+    double ref[N * 2];
+    for (size_t k = 0; k < N * 2; k++)
+        ref[k] = yf->data[k];
+    assert_ok(nn_net_predict(net, x, y));
+    assert_all_close(y->data, ref, N * 2, 1e-6, 1e-7);
+
+    /* Row by row as well. */
+    for (size_t i = 0; i < N; i += 97) {
+        nn_tensor xi, yi;
+        assert_ok(nn_tensor_rows(x, i, 1, &xi));
+        assert_ok(nn_tensor_rows(y, i, 1, &yi));
+        assert_ok(nn_net_predict(net, &xi, &yi));
+        assert_all_close(yi.data, ref + 2 * i, 2, 1e-6, 1e-7);
+    }
+
+    nn_tensor *y_bad = NULL;
+    assert_ok(nn_tensor_new2d(N - 1, 2, &y_bad));
+    assert_status(nn_net_predict(net, x, y_bad), NN_ERR_SHAPE);
+    nn_tensor_free(y_bad);
+    assert_ok(nn_tensor_new2d(N, 3, &y_bad));
+    assert_status(nn_net_predict(net, x, y_bad), NN_ERR_SHAPE);
+    nn_tensor_free(y_bad);
+    assert_status(nn_net_predict(NULL, x, y), NN_ERR_NULL_ARG);
+    assert_status(nn_net_predict(net, NULL, y), NN_ERR_NULL_ARG);
+    assert_status(nn_net_predict(net, x, NULL), NN_ERR_NULL_ARG);
+    nn_tensor_free(x);
+    nn_tensor_free(y);
+    nn_net_free(net);
+}
+
+static void test_eval_loss_equals_manual(void **state)
+{
+    (void)state;
+    enum { N = 777 };
+    nn_net *net = trained_net(6, 0.1);
+    nn_tensor *x = random_tensor(N, 3, 3), *t = random_tensor(N, 2, 4), *y = NULL;
+    assert_ok(nn_tensor_new2d(N, 2, &y));
+    assert_ok(nn_net_predict(net, x, y));
+    double sum = 0;
+    for (size_t k = 0; k < N * 2; k++) {
+        double d = (double)y->data[k] - t->data[k];
+        sum += d * d;
+    }
+    double loss = 0;
+    assert_ok(nn_net_eval_loss(net, x, t, &loss));
+    assert_close(loss, sum / (N * 2), 1e-6, 0);
+    /* Chunks combine by the loss's reduction. */
+    assert_ok(nn_loss_set_reduction(nn_net_loss(net), NN_REDUCTION_SUM));
+    assert_ok(nn_net_eval_loss(net, x, t, &loss));
+    assert_close(loss, sum, 1e-6, 0);
+
+    nn_tensor t_rows, t_w = nn_tensor_view2d(t->data, N, 1);
+    assert_ok(nn_tensor_rows(t, 0, N - 1, &t_rows));
+    assert_status(nn_net_eval_loss(net, x, &t_rows, &loss), NN_ERR_SHAPE);
+    assert_status(nn_net_eval_loss(net, x, &t_w, &loss), NN_ERR_SHAPE);
+    assert_status(nn_net_eval_loss(NULL, x, t, &loss), NN_ERR_NULL_ARG);
+    assert_status(nn_net_eval_loss(net, NULL, t, &loss), NN_ERR_NULL_ARG);
+    assert_status(nn_net_eval_loss(net, x, NULL, &loss), NN_ERR_NULL_ARG);
+    assert_status(nn_net_eval_loss(net, x, t, NULL), NN_ERR_NULL_ARG);
+
+    nn_net *no_loss = nn_test_mlp(3, 4, 2, 6);
+    assert_error(nn_net_eval_loss(no_loss, x, t, &loss), NN_ERR_STATE, "loss");
+    assert_error(nn_net_compute_grads(no_loss, x, t, &loss), NN_ERR_STATE, "loss");
+    nn_net_free(no_loss);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_tensor_free(y);
+    nn_net_free(net);
+}
+
+/* compute_grads is zero_grad + forward + loss + backward; check it against those
+ * calls made by hand, and that it does not touch the parameters. */
+static void test_compute_grads_matches_manual(void **state)
+{
+    (void)state;
+    enum { B = 6 };
+    nn_net *net = trained_net(8, 0.1);
+    nn_tensor *x = random_tensor(B, 3, 5), *t = random_tensor(B, 2, 6);
+    size_t np = 0;
+    float *before = nn_test_params_copy(net, &np);
+    double loss = -1, eval = -2;
+    assert_ok(nn_net_compute_grads(net, x, t, &loss));
+    assert_true(nn_test_params_equal(net, before, np));
+    assert_ok(nn_net_eval_loss(net, x, t, &eval));
+    assert_close(loss, eval, 1e-12, 0);
+    float *g1 = malloc(np * sizeof *g1);
+    memcpy(g1, nn_net_grads(net, &np), np * sizeof *g1);
+    /* Called again: zeroed first, so not doubled. */
+    assert_ok(nn_net_compute_grads(net, x, t, NULL));
+    assert_memory_equal(nn_net_grads(net, &np), g1, np * sizeof *g1);
+
+    const nn_tensor *y = NULL;
+    float dyb[B * 2];
+    nn_tensor dy = nn_tensor_view2d(dyb, B, 2);
+    double v = 0;
+    assert_ok(nn_net_forward(net, x, 1, &y));
+    assert_ok(nn_loss_eval(nn_net_loss(net), y, t, &v, &dy));
+    assert_ok(nn_net_zero_grad(net));
+    assert_ok(nn_net_backward(net, &dy, NULL));
+    assert_true(v == loss);
+    assert_memory_equal(nn_net_grads(net, &np), g1, np * sizeof *g1);
+    free(g1);
+    free(before);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+}
+
+/* A training step is p - lr * grad (with lr a power of two, exactly). */
+static void test_train_step_is_sgd(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(9, 0.25);
+    nn_tensor *x = random_tensor(4, 3, 7), *t = random_tensor(4, 2, 8);
+    size_t np = 0;
+    float *before = nn_test_params_copy(net, &np);
+    double l_grads = 0, l_step = 0;
+    assert_ok(nn_net_compute_grads(net, x, t, &l_grads));
+    float *g = malloc(np * sizeof *g);
+    memcpy(g, nn_net_grads(net, &np), np * sizeof *g);
+    assert_ok(nn_net_train_step(net, x, t, &l_step));
+    assert_true(l_step == l_grads); /* the loss before the update */
+    const float *p = nn_net_params(net, &np);
+    for (size_t k = 0; k < np; k++)
+        assert_true(p[k] == before[k] - 0.25f * g[k]);
+    assert_int_equal(nn_net_optim(net)->step_count, 1);
+    assert_ok(nn_net_train_step(net, x, t, NULL)); /* loss pointer may be NULL */
+    /* A step goes downhill on its own batch (small lr: first order holds). */
+    assert_ok(nn_optim_set_lr(nn_net_optim(net), 0.01));
+    double l0 = 0, l1 = 0;
+    assert_ok(nn_net_train_step(net, x, t, &l0));
+    assert_ok(nn_net_eval_loss(net, x, t, &l1));
+    assert_true(l1 < l0);
+
+    /* Missing pieces. */
+    nn_net *bare = nn_test_mlp(3, 4, 2, 9);
+    /* Neither loss nor optimizer: either may be named first. */
+    assert_error(nn_net_train_step(bare, x, t, NULL), NN_ERR_STATE, "nn_net_");
+    nn_loss *mse = NULL;
+    assert_ok(nn_loss_mse_new(&mse));
+    assert_ok(nn_net_set_loss(bare, mse, 2));
+    assert_error(nn_net_train_step(bare, x, t, NULL), NN_ERR_STATE, "optim");
+    nn_net_free(bare);
+    nn_tensor t_bad = nn_tensor_view2d(t->data, 2, 2);
+    assert_status(nn_net_train_step(net, x, &t_bad, NULL), NN_ERR_SHAPE);
+    assert_status(nn_net_train_step(NULL, x, t, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_net_train_step(net, NULL, t, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_net_train_step(net, x, NULL, NULL), NN_ERR_NULL_ARG);
+    free(g);
+    free(before);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+}
+
+static void test_train_step_non_finite(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(10, 0.5);
+    nn_tensor *x = random_tensor(4, 3, 9), *t = random_tensor(4, 2, 10);
+    size_t np = 0;
+    float *before = nn_test_params_copy(net, &np);
+    x->data[4] = NAN;
+    double loss = 0;
+    assert_error(nn_net_train_step(net, x, t, &loss), NN_ERR_NUMERIC, "loss");
+    assert_true(nn_test_params_equal(net, before, np)); /* bit-identical */
+    assert_int_equal(nn_net_optim(net)->step_count, 0);
+    assert_status(nn_net_compute_grads(net, x, t, NULL), NN_ERR_NUMERIC);
+    x->data[4] = 0.5f;
+    t->data[3] = INFINITY;
+    assert_status(nn_net_train_step(net, x, t, &loss), NN_ERR_NUMERIC);
+    assert_true(nn_test_params_equal(net, before, np));
+    /* A finite batch afterwards trains normally. */
+    t->data[3] = 0.5f;
+    assert_ok(nn_net_train_step(net, x, t, &loss));
+    assert_true(isfinite(loss));
+    assert_false(nn_test_params_equal(net, before, np));
+    free(before);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+}
+
+/* ---- no allocation on the hot path ---------------------------------------------- */
+
+static void test_no_allocation_per_step(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    nn_net *net = trained_net(11, 0.1);
+    nn_tensor *x = random_tensor(16, 3, 11), *t = random_tensor(16, 2, 12), *y = NULL;
+    assert_ok(nn_tensor_new2d(16, 2, &y));
+    nn_tensor x8, t8;
+    assert_ok(nn_tensor_rows(x, 0, 8, &x8));
+    assert_ok(nn_tensor_rows(t, 8, 8, &t8));
+    assert_ok(nn_net_train_step(net, x, t, NULL)); /* the first step may set up */
+    assert_ok(nn_net_predict(net, x, y));
+    double loss = 0;
+    assert_ok(nn_net_eval_loss(net, x, t, &loss));
+
+    nn_test_alloc_count_from_now();
+    for (int s = 0; s < 100; s++) {
+        /* Full and smaller batches alike. */
+        assert_ok(nn_net_train_step(net, s % 2 ? &x8 : x, s % 2 ? &t8 : t, &loss));
+    }
+    const nn_tensor *out = NULL;
+    float dyb[32] = {0};
+    nn_tensor dy = nn_tensor_view2d(dyb, 16, 2);
+    for (int s = 0; s < 10; s++) {
+        assert_ok(nn_net_forward(net, x, 1, &out));
+        assert_ok(nn_net_backward(net, &dy, NULL));
+        assert_ok(nn_net_compute_grads(net, &x8, &t8, NULL));
+        assert_ok(nn_net_eval_loss(net, x, t, &loss));
+        assert_ok(nn_net_predict(net, x, y));
+    }
+    if (nn_test_alloc()->calls != 0)
+        fail_msg("%zu allocations in 100 training steps after the first", nn_test_alloc()->calls);
+
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_tensor_free(y);
+    nn_net_free(net);
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
+/* fit allocates its buffers once, before the first step: the number of allocations
+ * cannot grow with the number of epochs (steps). */
+static void test_fit_allocations_do_not_grow(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    nn_tensor *x = random_tensor(10, 3, 13), *t = random_tensor(10, 2, 14);
+    size_t counts[2];
+    const size_t epochs[2] = {1, 60};
+    for (int r = 0; r < 2; r++) {
+        nn_net *net = trained_net(12, 0.1);
+        nn_rng rng;
+        nn_rng_seed(&rng, 3, 0);
+        nn_fit_params fp = nn_fit_default_params();
+        fp.epochs = epochs[r];
+        fp.batch_size = 3;
+        fp.shuffle = 1;
+        fp.rng = &rng;
+        nn_test_alloc_count_from_now();
+        assert_ok(nn_net_fit(net, x, t, &fp, NULL));
+        counts[r] = nn_test_alloc()->calls;
+        nn_net_free(net);
+    }
+    if (counts[1] != counts[0])
+        fail_msg("fit made %zu allocations for 1 epoch and %zu for 60 (4 steps each)", counts[0],
+                 counts[1]);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
+/* ---- fit --------------------------------------------------------------------------- */
+
+static void test_fit_defaults_and_errors(void **state)
+{
+    (void)state;
+    nn_fit_params fp = nn_fit_default_params();
+    assert_int_equal(fp.epochs, 1);
+    assert_int_equal(fp.batch_size, 32);
+    assert_int_equal(fp.shuffle, 0);
+    assert_null(fp.rng);
+    assert_null(fp.on_epoch);
+
+    nn_net *net = trained_net(13, 0.1);
+    nn_tensor *x = random_tensor(10, 3, 15), *t = random_tensor(10, 2, 16);
+    size_t np = 0;
+    float *before = nn_test_params_copy(net, &np);
+    fp.epochs = 0;
+    assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_INVALID_ARG, "epoch");
+    fp.epochs = 1;
+    fp.batch_size = 0;
+    assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_INVALID_ARG, "batch");
+    fp.batch_size = 4;
+    fp.shuffle = 1;
+    assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_INVALID_ARG, "rng");
+    fp.shuffle = 0;
+    nn_tensor t9;
+    assert_ok(nn_tensor_rows(t, 0, 9, &t9));
+    assert_error(nn_net_fit(net, x, &t9, &fp, NULL), NN_ERR_SHAPE, "10", "9");
+    nn_tensor x_w = nn_tensor_view2d(x->data, 15, 2);
+    assert_status(nn_net_fit(net, &x_w, t, &fp, NULL), NN_ERR_SHAPE);
+    assert_status(nn_net_fit(NULL, x, t, &fp, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_net_fit(net, NULL, t, &fp, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_net_fit(net, x, NULL, &fp, NULL), NN_ERR_NULL_ARG);
+    assert_status(nn_net_fit(net, x, t, NULL, NULL), NN_ERR_NULL_ARG);
+    assert_true(nn_test_params_equal(net, before, np));
+    free(before);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+}
+
+/* fit with batches of 4 over 10 rows, in order, is exactly train_step on rows
+ * [0, 4), [4, 8), [8, 10); the epoch loss is the batch losses weighted by size. */
+static void test_fit_uneven_batches_equal_manual_steps(void **state)
+{
+    (void)state;
+    nn_net *a = trained_net(14, 0.2), *b = trained_net(14, 0.2);
+    nn_tensor *x = random_tensor(10, 3, 17), *t = random_tensor(10, 2, 18);
+    double history[3] = {-1, -1, -1};
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 2;
+    fp.batch_size = 4;
+    assert_ok(nn_net_fit(a, x, t, &fp, history));
+    assert_true(history[2] == -1); /* exactly `epochs` entries */
+
+    const size_t first[3] = {0, 4, 8}, count[3] = {4, 4, 2};
+    for (int e = 0; e < 2; e++) {
+        double weighted = 0;
+        for (int k = 0; k < 3; k++) {
+            nn_tensor xb, tb;
+            double l = 0;
+            assert_ok(nn_tensor_rows(x, first[k], count[k], &xb));
+            assert_ok(nn_tensor_rows(t, first[k], count[k], &tb));
+            assert_ok(nn_net_train_step(b, &xb, &tb, &l));
+            weighted += l * (double)count[k];
+        }
+        assert_close(history[e], weighted / 10, 1e-12, 0);
+    }
+    size_t np = 0;
+    float *pb = nn_test_params_copy(b, &np);
+    assert_true(nn_test_params_equal(a, pb, np));
+    assert_true(history[1] < history[0]);
+    free(pb);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(a);
+    nn_net_free(b);
+}
+
+typedef struct epoch_log {
+    nn_net *net;
+    size_t calls;
+    size_t epochs_seen[10];
+    double losses[10];
+    size_t stop_after;
+} epoch_log;
+
+static int on_epoch(nn_net *net, size_t epoch, double loss, void *user)
+{
+    epoch_log *log = user;
+    if (net != log->net || log->calls >= 10)
+        return 1;
+    log->epochs_seen[log->calls] = epoch;
+    log->losses[log->calls] = loss;
+    log->calls++;
+    return epoch + 1 >= log->stop_after;
+}
+
+static void test_fit_callback_stops_early(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(15, 0.1), *twin = trained_net(15, 0.1);
+    nn_tensor *x = random_tensor(8, 3, 19), *t = random_tensor(8, 2, 20);
+    double history[10];
+    for (int k = 0; k < 10; k++)
+        history[k] = -1;
+    epoch_log log = {.net = net, .stop_after = 3};
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 10;
+    fp.batch_size = 3;
+    fp.on_epoch = on_epoch;
+    fp.user = &log;
+    assert_ok(nn_net_fit(net, x, t, &fp, history));
+    assert_int_equal(log.calls, 3);
+    for (size_t e = 0; e < 3; e++) {
+        assert_int_equal(log.epochs_seen[e], e);
+        assert_true(log.losses[e] == history[e]); /* the same epoch loss */
+        assert_true(history[e] > 0);
+    }
+    for (int k = 3; k < 10; k++)
+        assert_true(history[k] == -1); /* nothing written after the stop */
+    /* Stopped after exactly three epochs of training. */
+    fp.epochs = 3;
+    fp.on_epoch = NULL;
+    assert_ok(nn_net_fit(twin, x, t, &fp, NULL));
+    size_t np = 0;
+    float *p = nn_test_params_copy(twin, &np);
+    assert_true(nn_test_params_equal(net, p, np));
+    free(p);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+    nn_net_free(twin);
+}
+
+static void test_fit_shuffle(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(12, 3, 21), *t = random_tensor(12, 2, 22);
+    nn_net *nets[4];
+    const uint64_t seeds[4] = {100, 100, 101, 0};
+    for (int k = 0; k < 4; k++) {
+        nets[k] = trained_net(16, 0.3);
+        nn_rng rng;
+        nn_rng_seed(&rng, seeds[k], 0);
+        nn_fit_params fp = nn_fit_default_params();
+        fp.epochs = 5;
+        fp.batch_size = 1;
+        fp.shuffle = k < 3; /* the last one in data set order */
+        fp.rng = &rng;
+        assert_ok(nn_net_fit(nets[k], x, t, &fp, NULL));
+    }
+    size_t np = 0;
+    float *p0 = nn_test_params_copy(nets[0], &np);
+    assert_true(nn_test_params_equal(nets[1], p0, np));  /* same seed: same orders */
+    assert_false(nn_test_params_equal(nets[2], p0, np)); /* another seed: others */
+    assert_false(nn_test_params_equal(nets[3], p0, np)); /* not the unshuffled order */
+
+    /* With one batch of every row the order cannot matter (up to rounding): the
+     * shuffle is a permutation, each row used once per epoch. */
+    nn_net *whole[2];
+    for (int k = 0; k < 2; k++) {
+        whole[k] = trained_net(17, 0.5);
+        nn_rng rng;
+        nn_rng_seed(&rng, 5, 0);
+        nn_fit_params fp = nn_fit_default_params();
+        fp.epochs = 4;
+        fp.batch_size = 12;
+        fp.shuffle = k;
+        fp.rng = &rng;
+        assert_ok(nn_net_fit(whole[k], x, t, &fp, NULL));
+    }
+    const float *a = nn_net_params(whole[0], &np), *b = nn_net_params(whole[1], &np);
+    for (size_t i = 0; i < np; i++)
+        assert_close(b[i], a[i], 1e-5, 1e-6);
+    for (int k = 0; k < 4; k++)
+        nn_net_free(nets[k]);
+    nn_net_free(whole[0]);
+    nn_net_free(whole[1]);
+    free(p0);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
+/* A NaN in the last sample: fit stops there with NN_ERR_NUMERIC, keeping the
+ * parameters of the last good step. */
+static void test_fit_stops_on_numeric_error(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(18, 0.2), *twin = trained_net(18, 0.2);
+    nn_tensor *x = random_tensor(6, 3, 23), *t = random_tensor(6, 2, 24);
+    x->data[5 * 3 + 1] = NAN;
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 3;
+    fp.batch_size = 1;
+    assert_status(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_NUMERIC);
+    for (size_t i = 0; i < 5; i++) {
+        nn_tensor xi, ti;
+        assert_ok(nn_tensor_rows(x, i, 1, &xi));
+        assert_ok(nn_tensor_rows(t, i, 1, &ti));
+        assert_ok(nn_net_train_step(twin, &xi, &ti, NULL));
+    }
+    size_t np = 0;
+    float *p = nn_test_params_copy(twin, &np);
+    assert_true(nn_test_params_equal(net, p, np));
+    free(p);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+    nn_net_free(twin);
+}
+
+/* ---- out of memory at every allocation -------------------------------------------
+ *
+ * Each loop makes allocation 1, 2, 3, ... of one call fail until the call needs no
+ * failed allocation. Every failure must report NN_ERR_NOMEM, leak nothing (the
+ * live count; ASan's leak checker too), and leave the objects as they were and
+ * usable. */
+
+/* Each constructor of the objects a network is built from. */
+static nn_status construct(int which, nn_net **net, nn_layer **layer, nn_optim **optim)
+{
+    nn_dense_params dp = nn_dense_default_params(3);
+    switch (which) {
+    case 0:
+        return nn_net_new(2, net);
+    case 1:
+        return nn_dense_new(&dp, layer);
+    case 2:
+        return nn_sigmoid_new(layer);
+    default:
+        return nn_optim_sgd_new(0.1, optim);
+    }
+}
+
+static void test_oom_constructors(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    for (int which = 0; which < 4; which++) {
+        for (size_t n = 1;; n++) {
+            int sentinel = 0;
+            nn_net *net = (nn_net *)&sentinel;
+            nn_layer *layer = (nn_layer *)&sentinel;
+            nn_optim *optim = (nn_optim *)&sentinel;
+            nn_test_alloc_fail_nth(n);
+            nn_clear_error();
+            nn_status st = construct(which, &net, &layer, &optim);
+            void *made = which == 0 ? (void *)net : which == 3 ? (void *)optim : (void *)layer;
+            if (nn_test_alloc()->failed == 0) {
+                assert_ok(st);
+                nn_net_free(which == 0 ? net : NULL);
+                nn_layer_free(which == 1 || which == 2 ? layer : NULL);
+                nn_optim_free(which == 3 ? optim : NULL);
+                break;
+            }
+            assert_status_was(st, NN_ERR_NOMEM);
+            assert_null(made); /* *out is NULL on error */
+            assert_int_equal(nn_test_alloc()->live, 0);
+        }
+    }
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
+static void test_oom_add(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    nn_net *net = nn_test_mlp(2, 3, 2, 19);
+    nn_test_mse_sgd(net, 0.1);
+    size_t np = 0;
+    float *before = nn_test_params_copy(net, &np);
+    size_t n;
+    for (n = 1;; n++) {
+        nn_test_alloc_count_from_now();
+        nn_layer *d = nn_test_dense(4, nn_init_normal(0, 1), nn_init_zeros());
+        nn_test_alloc_fail_nth(n);
+        nn_clear_error();
+        nn_status st = nn_net_add(net, d);
+        if (nn_test_alloc()->failed == 0) {
+            assert_ok(st);
+            break;
+        }
+        assert_status_was(st, NN_ERR_NOMEM);
+        assert_int_equal(nn_net_layer_count(net), 4);
+        assert_int_equal(nn_net_out_width(net), 2);
+        assert_true(nn_test_params_equal(net, before, np));
+        nn_layer_free(d); /* still ours */
+    }
+    assert_true(n > 1); /* growing the blocks must allocate */
+    nn_test_alloc_count_from_now();
+    assert_int_equal(nn_net_layer_count(net), 5);
+    nn_net_free(net);
+    free(before);
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
+static void test_oom_reserve_forward_set_optim(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    nn_net *net = nn_test_mlp(3, 4, 2, 20);
+    nn_tensor *x = random_tensor(20, 3, 25), *t = random_tensor(20, 2, 26);
+    size_t n;
+
+    for (n = 1;; n++) {
+        nn_test_alloc_fail_nth(n);
+        nn_clear_error();
+        nn_status st = nn_net_reserve(net, 8);
+        if (nn_test_alloc()->failed == 0) {
+            assert_ok(st);
+            break;
+        }
+        assert_status_was(st, NN_ERR_NOMEM);
+    }
+    assert_true(n > 1); /* a workspace had to be allocated */
+
+    /* A batch larger than reserved: forward allocates, and may fail, then works. */
+    nn_tensor x20 = *x;
+    const nn_tensor *y = NULL;
+    for (n = 1;; n++) {
+        nn_test_alloc_fail_nth(n);
+        nn_clear_error();
+        nn_status st = nn_net_forward(net, &x20, 0, &y);
+        if (nn_test_alloc()->failed == 0) {
+            assert_ok(st);
+            break;
+        }
+        assert_status_was(st, NN_ERR_NOMEM);
+        /* The old workspace still serves batches it fits. */
+        nn_tensor x8;
+        nn_test_alloc_count_from_now();
+        assert_ok(nn_tensor_rows(x, 0, 8, &x8));
+        assert_ok(nn_net_forward(net, &x8, 0, &y));
+    }
+    assert_int_equal(y->shape[0], 20);
+
+    nn_loss *mse = NULL;
+    nn_test_alloc_count_from_now();
+    assert_ok(nn_loss_mse_new(&mse));
+    assert_ok(nn_net_set_loss(net, mse, 2));
+    for (n = 1;; n++) {
+        nn_test_alloc_count_from_now();
+        nn_optim *sgd = NULL;
+        assert_ok(nn_optim_sgd_new(0.1, &sgd));
+        nn_test_alloc_fail_nth(n);
+        nn_clear_error();
+        nn_status st = nn_net_set_optim(net, sgd);
+        if (nn_test_alloc()->failed == 0) {
+            assert_ok(st);
+            break;
+        }
+        assert_status_was(st, NN_ERR_NOMEM);
+        assert_null(nn_net_optim(net));
+        nn_optim_free(sgd);
+    }
+    nn_test_alloc_count_from_now();
+    double loss = 0;
+    assert_ok(nn_net_train_step(net, x, t, &loss));
+    assert_true(isfinite(loss));
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
+static void test_oom_fit_and_first_step(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    nn_net *net = trained_net(21, 0.1);
+    nn_tensor *x = random_tensor(9, 3, 27), *t = random_tensor(9, 2, 28);
+    size_t np = 0;
+    float *before = nn_test_params_copy(net, &np);
+
+    /* The first training step sets up the workspace. */
+    size_t n;
+    for (n = 1;; n++) {
+        nn_test_alloc_fail_nth(n);
+        nn_clear_error();
+        nn_status st = nn_net_train_step(net, x, t, NULL);
+        if (nn_test_alloc()->failed == 0) {
+            assert_ok(st);
+            break;
+        }
+        assert_status_was(st, NN_ERR_NOMEM);
+        assert_true(nn_test_params_equal(net, before, np));
+    }
+
+    memcpy(nn_net_params(net, &np), before, np * sizeof *before);
+    nn_rng rng;
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 2;
+    fp.batch_size = 2;
+    fp.shuffle = 1;
+    fp.rng = &rng;
+    for (n = 1;; n++) {
+        nn_rng_seed(&rng, 1, 1);
+        nn_test_alloc_fail_nth(n);
+        double history[2];
+        nn_clear_error();
+        nn_status st = nn_net_fit(net, x, t, &fp, history);
+        if (nn_test_alloc()->failed == 0) {
+            assert_ok(st);
+            break;
+        }
+        assert_status_was(st, NN_ERR_NOMEM);
+        /* Failing in setup, before the first step: nothing trained. */
+        assert_true(nn_test_params_equal(net, before, np));
+    }
+    assert_true(n > 1); /* fit has index and batch buffers to allocate */
+    assert_false(nn_test_params_equal(net, before, np));
+    nn_test_alloc_count_from_now();
+    free(before);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_and_empty),
+        cmocka_unit_test(test_shape_inference_and_layout),
+        cmocka_unit_test(test_add_failure_leaves_everything_unchanged),
+        cmocka_unit_test(test_set_loss),
+        cmocka_unit_test(test_forward_backward_errors),
+        cmocka_unit_test(test_layer_output),
+        cmocka_unit_test(test_predict_equals_forward),
+        cmocka_unit_test(test_eval_loss_equals_manual),
+        cmocka_unit_test(test_compute_grads_matches_manual),
+        cmocka_unit_test(test_train_step_is_sgd),
+        cmocka_unit_test(test_train_step_non_finite),
+        cmocka_unit_test_teardown(test_no_allocation_per_step, nn_test_alloc_teardown),
+        cmocka_unit_test_teardown(test_fit_allocations_do_not_grow, nn_test_alloc_teardown),
+        cmocka_unit_test(test_fit_defaults_and_errors),
+        cmocka_unit_test(test_fit_uneven_batches_equal_manual_steps),
+        cmocka_unit_test(test_fit_callback_stops_early),
+        cmocka_unit_test(test_fit_shuffle),
+        cmocka_unit_test(test_fit_stops_on_numeric_error),
+        cmocka_unit_test_teardown(test_oom_constructors, nn_test_alloc_teardown),
+        cmocka_unit_test_teardown(test_oom_add, nn_test_alloc_teardown),
+        cmocka_unit_test_teardown(test_oom_reserve_forward_set_optim, nn_test_alloc_teardown),
+        cmocka_unit_test_teardown(test_oom_fit_and_first_step, nn_test_alloc_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
