@@ -1,20 +1,49 @@
-/* activation.c - elementwise activation layers; each derivative sits by its function. */
+/* activation.c - activation layers; each derivative sits by its function. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
 #include "internal.h"
 #include "nn/activation.h"
-#include "nn/kernel.h"
 
 typedef struct activation {
     nn_activation_kind kind;
+    float a; /* leaky_relu: negative_slope; elu: alpha; softplus: beta */
+    float b; /* softplus: threshold */
 } activation;
 
 const char *nn_activation_name(nn_activation_kind kind)
 {
     switch (kind) {
-    case NN_ACT_IDENTITY: return "identity";
-    case NN_ACT_SIGMOID: return "sigmoid";
+    case NN_ACT_IDENTITY:
+        return "identity";
+    case NN_ACT_SIGMOID:
+        return "sigmoid";
+    case NN_ACT_RELU:
+        return "relu";
+    case NN_ACT_LEAKY_RELU:
+        return "leaky_relu";
+    case NN_ACT_ELU:
+        return "elu";
+    case NN_ACT_TANH:
+        return "tanh";
+    case NN_ACT_SOFTPLUS:
+        return "softplus";
+    case NN_ACT_GELU:
+        return "gelu";
+    case NN_ACT_GELU_TANH:
+        return "gelu_tanh";
+    case NN_ACT_SILU:
+        return "silu";
+    case NN_ACT_SOFTMAX:
+        return "softmax";
+    case NN_ACT_LOG_SOFTMAX:
+        return "log_softmax";
     }
     return NULL;
 }
+
+/* ---- shapes shared by every kind ------------------------------------------------- */
 
 static nn_status act_build(nn_layer *l, size_t in_width)
 {
@@ -25,75 +54,563 @@ static nn_status act_build(nn_layer *l, size_t in_width)
 
 static void act_destroy(nn_layer *l) { nn_xfree(l->impl); }
 
-/* identity: y = x, dx = dy */
-static nn_status identity_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
+/* t is not NULL and has the (rows, cols) of ref; what names t in the message. */
+static nn_status check_like(const nn_layer *l, const char *pass, const char *what,
+                            const nn_tensor *t, const nn_tensor *ref)
 {
-    (void)l;
-    (void)training;
-    return nn_tensor_copy(y, x);
+    if (t == NULL)
+        return nn_error(NN_ERR_NULL_ARG, "%s %s: %s is NULL", l->ops->name, pass, what);
+    if (nn_tensor_nrows(t) != nn_tensor_nrows(ref) || nn_tensor_ncols(t) != nn_tensor_ncols(ref))
+        return nn_error(NN_ERR_SHAPE, "%s %s: x is (%zu, %zu), %s is (%zu, %zu)", l->ops->name,
+                        pass, nn_tensor_nrows(ref), nn_tensor_ncols(ref), what, nn_tensor_nrows(t),
+                        nn_tensor_ncols(t));
+    return NN_OK;
 }
 
-static nn_status identity_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
-                                   const nn_tensor *dy, nn_tensor *dx)
+/* x: (B, n), y: (B, n) */
+static nn_status check_forward(const nn_layer *l, const nn_tensor *x, const nn_tensor *y)
 {
-    (void)l;
-    (void)x;
+    if (x == NULL)
+        return nn_error(NN_ERR_NULL_ARG, "%s forward: x is NULL", l->ops->name);
+    return check_like(l, "forward", "y", y, x);
+}
+
+/* x, y, dy, dx: (B, n) each; dx already known not to be NULL. */
+static nn_status check_backward(const nn_layer *l, const nn_tensor *x, const nn_tensor *y,
+                                const nn_tensor *dy, const nn_tensor *dx)
+{
+    if (x == NULL)
+        return nn_error(NN_ERR_NULL_ARG, "%s backward: x is NULL", l->ops->name);
+    nn_status st = check_like(l, "backward", "y", y, x);
+    if (st == NN_OK)
+        st = check_like(l, "backward", "dy", dy, x);
+    if (st == NN_OK)
+        st = check_like(l, "backward", "dx", dx, x);
+    return st;
+}
+
+/* ---- elementwise kinds: NAME_f(x) = y and NAME_df(x, y) = dy/dx ----------------------
+ *
+ * ELEMENTWISE_LAYER(NAME) turns the pair into the layer's forward, y[i] = NAME_f(x[i]),
+ * its backward, dx[i] = dy[i] * NAME_df(x[i], y[i]), and the table NAME_ops. The
+ * scalar functions are static inline so that each loop is compiled with its own
+ * function inlined rather than called through a pointer per element. */
+
+#define ELEMENTWISE_LAYER(NAME)                                                                    \
+    static nn_status NAME##_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)   \
+    {                                                                                              \
+        (void)training;                                                                            \
+        const activation *a = l->impl;                                                             \
+        nn_status st = check_forward(l, x, y);                                                     \
+        if (st != NN_OK)                                                                           \
+            return st;                                                                             \
+        for (size_t i = 0; i < x->size; i++)                                                       \
+            y->data[i] = NAME##_f(a, x->data[i]);                                                  \
+        return NN_OK;                                                                              \
+    }                                                                                              \
+    static nn_status NAME##_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,          \
+                                     const nn_tensor *dy, nn_tensor *dx)                           \
+    {                                                                                              \
+        const activation *a = l->impl;                                                             \
+        if (dx == NULL)                                                                            \
+            return NN_OK;                                                                          \
+        nn_status st = check_backward(l, x, y, dy, dx);                                            \
+        if (st != NN_OK)                                                                           \
+            return st;                                                                             \
+        for (size_t i = 0; i < x->size; i++)                                                       \
+            dx->data[i] = dy->data[i] * NAME##_df(a, x->data[i], y->data[i]);                      \
+        return NN_OK;                                                                              \
+    }                                                                                              \
+    static const nn_layer_ops NAME##_ops = {                                                       \
+        .name = #NAME,                                                                             \
+        .build = act_build,                                                                        \
+        .forward = NAME##_forward,                                                                 \
+        .backward = NAME##_backward,                                                               \
+        .destroy = act_destroy,                                                                    \
+    }
+
+/* sigma(z) and 1 - sigma(z), both without cancellation: exp is taken only of
+ * -|z| <= 0, so it cannot overflow, and the small one of the pair is e / (1 + e)
+ * rather than 1 minus something close to 1. */
+static inline void sigmoid_pair(float z, float *s, float *one_minus_s)
+{
+    float e = expf(-fabsf(z));
+    float big = 1.0f / (1.0f + e), small = e / (1.0f + e);
+    *s = z >= 0.0f ? big : small;
+    *one_minus_s = z >= 0.0f ? small : big;
+}
+
+/* identity: y = x; dy/dx = 1 */
+static inline float identity_f(const activation *a, float x)
+{
+    (void)a;
+    return x;
+}
+static inline float identity_df(const activation *a, float x, float y)
+{
+    (void)a, (void)x, (void)y;
+    return 1.0f;
+}
+ELEMENTWISE_LAYER(identity);
+
+/* sigmoid: y = sigma(x); dy/dx = y (1 - y), written with the output as torch does */
+static inline float sigmoid_f(const activation *a, float x)
+{
+    (void)a;
+    float s, c;
+    sigmoid_pair(x, &s, &c);
+    return s;
+}
+static inline float sigmoid_df(const activation *a, float x, float y)
+{
+    (void)a, (void)x;
+    return y * (1.0f - y);
+}
+ELEMENTWISE_LAYER(sigmoid);
+
+/* relu: y = max(x, 0); dy/dx = 1 if x > 0, else 0 (0 at the kink, as torch).
+ * Written as x < 0 ? 0 : x so that a NaN input stays NaN instead of vanishing. */
+static inline float relu_f(const activation *a, float x)
+{
+    (void)a;
+    return x < 0.0f ? 0.0f : x;
+}
+static inline float relu_df(const activation *a, float x, float y)
+{
+    (void)a, (void)y;
+    return x > 0.0f ? 1.0f : 0.0f;
+}
+ELEMENTWISE_LAYER(relu);
+
+/* leaky_relu: y = x if x > 0, else slope x; dy/dx = 1 if x > 0, else slope */
+static inline float leaky_relu_f(const activation *a, float x) { return x > 0.0f ? x : a->a * x; }
+static inline float leaky_relu_df(const activation *a, float x, float y)
+{
     (void)y;
-    return dx != NULL ? nn_tensor_copy(dx, dy) : NN_OK;
+    return x > 0.0f ? 1.0f : a->a;
 }
+ELEMENTWISE_LAYER(leaky_relu);
 
-/* sigmoid: y = 1 / (1 + exp(-x)), dx = dy * y (1 - y) */
-static nn_status sigmoid_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
+/* elu: y = x if x > 0, else alpha (exp(x) - 1); dy/dx = 1 if x > 0, else alpha exp(x).
+ * expm1 keeps the relative accuracy of exp(x) - 1 for small |x|. */
+static inline float elu_f(const activation *a, float x) { return x > 0.0f ? x : a->a * expm1f(x); }
+static inline float elu_df(const activation *a, float x, float y)
 {
-    (void)l;
-    (void)training;
-    return nn_kernel_sigmoid(x, y);
+    (void)y;
+    return x > 0.0f ? 1.0f : a->a * expf(x);
+}
+ELEMENTWISE_LAYER(elu);
+
+/* tanh: y = tanh(x); dy/dx = 1 - y^2, with the output as torch does */
+static inline float tanh_f(const activation *a, float x)
+{
+    (void)a;
+    return tanhf(x);
+}
+static inline float tanh_df(const activation *a, float x, float y)
+{
+    (void)a, (void)x;
+    return 1.0f - y * y;
+}
+ELEMENTWISE_LAYER(tanh);
+
+/* softplus (beta = a->a, threshold = a->b):
+ *   y = log(1 + exp(beta x)) / beta = (max(beta x, 0) + log1p(exp(-|beta x|))) / beta,
+ *   dy/dx = sigma(beta x);
+ * and y = x, dy/dx = 1 where beta x > threshold, torch's switch to the line it
+ * approaches. The second form of log(1 + exp(z)) never overflows. */
+static inline float softplus_f(const activation *a, float x)
+{
+    float z = a->a * x;
+    if (z > a->b)
+        return x;
+    return (fmaxf(z, 0.0f) + log1pf(expf(-fabsf(z)))) / a->a;
+}
+static inline float softplus_df(const activation *a, float x, float y)
+{
+    (void)y;
+    float z = a->a * x, s, c;
+    if (z > a->b)
+        return 1.0f;
+    sigmoid_pair(z, &s, &c);
+    return s;
+}
+ELEMENTWISE_LAYER(softplus);
+
+static const float sqrt1_2 = 0.70710678118654752440f;      /* 1 / sqrt(2) */
+static const float inv_sqrt_2pi = 0.39894228040143267794f; /* 1 / sqrt(2 pi) */
+static const float sqrt_2_pi = 0.79788456080286535588f;    /* sqrt(2 / pi) */
+static const float gelu_tanh_c = 0.044715f;
+
+/* gelu: y = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2;
+ *   dy/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+ * erfc rather than 1 + erf: for x << 0, 1 + erf(x / sqrt 2) cancels to a few bits
+ * (torch's float32 GELU loses them: at x = -3 it is off by 4e-5 relative). */
+static inline float gelu_f(const activation *a, float x)
+{
+    (void)a;
+    return 0.5f * x * erfcf(-x * sqrt1_2);
+}
+static inline float gelu_df(const activation *a, float x, float y)
+{
+    (void)a, (void)y;
+    return 0.5f * erfcf(-x * sqrt1_2) + x * inv_sqrt_2pi * expf(-0.5f * x * x);
+}
+ELEMENTWISE_LAYER(gelu);
+
+/* gelu_tanh: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+ * (Hendrycks & Gimpel 2016, "Gaussian Error Linear Units"), computed as the equal
+ * y = x sigma(2u), since (1 + tanh(u)) / 2 = sigma(2u): no cancellation for x << 0.
+ *   dy/dx = sigma(2u) + x sigma(2u) (1 - sigma(2u)) 2 du/dx,
+ *   du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+ * Where sigma(2u) (1 - sigma(2u)) is 0 the second term is skipped: it is 0, and
+ * for |x| beyond 1e19 x^2 in du/dx overflows and 0 * inf would make a NaN. */
+static inline float gelu_tanh_f(const activation *a, float x)
+{
+    (void)a;
+    float u = sqrt_2_pi * (x + gelu_tanh_c * x * x * x), s, c;
+    sigmoid_pair(2.0f * u, &s, &c);
+    return x * s;
+}
+static inline float gelu_tanh_df(const activation *a, float x, float y)
+{
+    (void)a, (void)y;
+    float u = sqrt_2_pi * (x + gelu_tanh_c * x * x * x), s, c;
+    sigmoid_pair(2.0f * u, &s, &c);
+    float g = s * c;
+    if (g == 0.0f)
+        return s;
+    float du = sqrt_2_pi * (1.0f + 3.0f * gelu_tanh_c * x * x);
+    return s + 2.0f * x * g * du;
+}
+ELEMENTWISE_LAYER(gelu_tanh);
+
+/* silu: y = x sigma(x); dy/dx = sigma(x) (1 + x (1 - sigma(x))) */
+static inline float silu_f(const activation *a, float x)
+{
+    (void)a;
+    float s, c;
+    sigmoid_pair(x, &s, &c);
+    return x * s;
+}
+static inline float silu_df(const activation *a, float x, float y)
+{
+    (void)a, (void)y;
+    float s, c;
+    sigmoid_pair(x, &s, &c);
+    return s * (1.0f + x * c);
+}
+ELEMENTWISE_LAYER(silu);
+
+/* ---- row-wise kinds ----------------------------------------------------------------
+ *
+ * Both subtract the row's maximum m before exponentiating (softmax is unchanged by
+ * it), so every exp is of a number <= 0 and at least one term of the sum is 1:
+ * nothing overflows and the sum is never 0. Sums accumulate in double. */
+
+/* The largest element of a row of n >= 1. */
+static float row_max(const float *v, size_t n)
+{
+    float m = v[0];
+    for (size_t j = 1; j < n; j++)
+        if (v[j] > m)
+            m = v[j];
+    return m;
 }
 
-static nn_status sigmoid_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
+/* softmax: y_j = exp(x_j - m) / sum_k exp(x_k - m) */
+static nn_status softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
+{
+    (void)training;
+    nn_status st = check_forward(l, x, y);
+    if (st != NN_OK)
+        return st;
+    size_t rows = nn_tensor_nrows(x), cols = nn_tensor_ncols(x);
+    for (size_t i = 0; i < rows; i++) {
+        const float *xi = x->data + i * cols;
+        float *yi = y->data + i * cols;
+        float m = row_max(xi, cols);
+        double sum = 0.0;
+        for (size_t j = 0; j < cols; j++) {
+            yi[j] = expf(xi[j] - m);
+            sum += yi[j];
+        }
+        double inv = 1.0 / sum;
+        for (size_t j = 0; j < cols; j++)
+            yi[j] = (float)(yi[j] * inv);
+    }
+    return NN_OK;
+}
+
+/* dx_j = y_j (dy_j - sum_k dy_k y_k), the Jacobian diag(y) - y y^T applied to dy.
+ * The row's dot product is taken before any dx_j is written, so dx may be dy. */
+static nn_status softmax_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
                                   const nn_tensor *dy, nn_tensor *dx)
 {
-    (void)l;
-    (void)x;
-    return dx != NULL ? nn_kernel_sigmoid_backward(y, dy, dx) : NN_OK;
+    if (dx == NULL)
+        return NN_OK;
+    nn_status st = check_backward(l, x, y, dy, dx);
+    if (st != NN_OK)
+        return st;
+    size_t rows = nn_tensor_nrows(y), cols = nn_tensor_ncols(y);
+    for (size_t i = 0; i < rows; i++) {
+        const float *yi = y->data + i * cols, *gi = dy->data + i * cols;
+        float *di = dx->data + i * cols;
+        double dot = 0.0;
+        for (size_t j = 0; j < cols; j++)
+            dot += (double)gi[j] * yi[j];
+        for (size_t j = 0; j < cols; j++)
+            di[j] = (float)(yi[j] * (gi[j] - dot));
+    }
+    return NN_OK;
 }
 
-static const nn_layer_ops identity_ops = {
-    .name = "identity", .build = act_build, .forward = identity_forward,
-    .backward = identity_backward, .destroy = act_destroy,
+/* log_softmax: y_j = (x_j - m) - log sum_k exp(x_k - m), the subtraction in double */
+static nn_status log_softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
+{
+    (void)training;
+    nn_status st = check_forward(l, x, y);
+    if (st != NN_OK)
+        return st;
+    size_t rows = nn_tensor_nrows(x), cols = nn_tensor_ncols(x);
+    for (size_t i = 0; i < rows; i++) {
+        const float *xi = x->data + i * cols;
+        float *yi = y->data + i * cols;
+        float m = row_max(xi, cols);
+        double sum = 0.0;
+        for (size_t j = 0; j < cols; j++)
+            sum += expf(xi[j] - m);
+        double shift = m + log(sum);
+        for (size_t j = 0; j < cols; j++)
+            yi[j] = (float)(xi[j] - shift);
+    }
+    return NN_OK;
+}
+
+/* dx_j = dy_j - exp(y_j) sum_k dy_k: exp(y) is the softmax, and y <= 0 */
+static nn_status log_softmax_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
+                                      const nn_tensor *dy, nn_tensor *dx)
+{
+    if (dx == NULL)
+        return NN_OK;
+    nn_status st = check_backward(l, x, y, dy, dx);
+    if (st != NN_OK)
+        return st;
+    size_t rows = nn_tensor_nrows(y), cols = nn_tensor_ncols(y);
+    for (size_t i = 0; i < rows; i++) {
+        const float *yi = y->data + i * cols, *gi = dy->data + i * cols;
+        float *di = dx->data + i * cols;
+        double sum = 0.0;
+        for (size_t j = 0; j < cols; j++)
+            sum += gi[j];
+        for (size_t j = 0; j < cols; j++)
+            di[j] = (float)(gi[j] - expf(yi[j]) * sum);
+    }
+    return NN_OK;
+}
+
+static const nn_layer_ops softmax_ops = {
+    .name = "softmax",
+    .build = act_build,
+    .forward = softmax_forward,
+    .backward = softmax_backward,
+    .destroy = act_destroy,
 };
 
-static const nn_layer_ops sigmoid_ops = {
-    .name = "sigmoid", .build = act_build, .forward = sigmoid_forward,
-    .backward = sigmoid_backward, .destroy = act_destroy,
+static const nn_layer_ops log_softmax_ops = {
+    .name = "log_softmax",
+    .build = act_build,
+    .forward = log_softmax_forward,
+    .backward = log_softmax_backward,
+    .destroy = act_destroy,
 };
+
+/* ---- construction -------------------------------------------------------------------- */
 
 static const nn_layer_ops *ops_of(nn_activation_kind kind)
 {
     switch (kind) {
-    case NN_ACT_IDENTITY: return &identity_ops;
-    case NN_ACT_SIGMOID: return &sigmoid_ops;
+    case NN_ACT_IDENTITY:
+        return &identity_ops;
+    case NN_ACT_SIGMOID:
+        return &sigmoid_ops;
+    case NN_ACT_RELU:
+        return &relu_ops;
+    case NN_ACT_LEAKY_RELU:
+        return &leaky_relu_ops;
+    case NN_ACT_ELU:
+        return &elu_ops;
+    case NN_ACT_TANH:
+        return &tanh_ops;
+    case NN_ACT_SOFTPLUS:
+        return &softplus_ops;
+    case NN_ACT_GELU:
+        return &gelu_ops;
+    case NN_ACT_GELU_TANH:
+        return &gelu_tanh_ops;
+    case NN_ACT_SILU:
+        return &silu_ops;
+    case NN_ACT_SOFTMAX:
+        return &softmax_ops;
+    case NN_ACT_LOG_SOFTMAX:
+        return &log_softmax_ops;
     }
     return NULL;
+}
+
+/* A layer of a known kind with parameters a, b (already checked). */
+static nn_status make(const char *fn, nn_activation_kind kind, float a, float b, nn_layer **out)
+{
+    activation *act = nn_xalloc(sizeof *act);
+    if (act == NULL)
+        return nn_error(NN_ERR_NOMEM, "%s: out of memory", fn);
+    act->kind = kind;
+    act->a = a;
+    act->b = b;
+    nn_status st = nn_layer_new(ops_of(kind), act, out);
+    if (st != NN_OK)
+        nn_xfree(act);
+    return st;
+}
+
+/* 1 when v is finite as a float, the type the parameters are used in. */
+static int finite_float(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
+
+static nn_status check_softplus(const char *fn, double beta, double threshold)
+{
+    /* beta >= FLT_MIN keeps log(2) / beta, softplus(0), finite. */
+    if (!finite_float(beta) || !(beta >= FLT_MIN))
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "%s: softplus beta %g must be positive and finite in float32", fn, beta);
+    if (!finite_float(threshold))
+        return nn_error(NN_ERR_INVALID_ARG, "%s: softplus threshold %g must be finite in float32",
+                        fn, threshold);
+    return NN_OK;
 }
 
 nn_status nn_activation_new(nn_activation_kind kind, nn_layer **out)
 {
     NN_CHECK_NULL(out);
     *out = NULL;
-    const nn_layer_ops *ops = ops_of(kind);
-    if (ops == NULL)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_activation_new: unknown activation kind %d", (int)kind);
-    activation *a = nn_xalloc(sizeof *a);
-    if (a == NULL)
-        return nn_error(NN_ERR_NOMEM, "nn_activation_new: out of memory");
-    a->kind = kind;
-    nn_status st = nn_layer_new(ops, a, out);
-    if (st != NN_OK)
-        nn_xfree(a);
-    return st;
+    if (ops_of(kind) == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_activation_new: unknown activation kind %d",
+                        (int)kind);
+    float a = 0.0f, b = 0.0f;
+    switch (kind) {
+    case NN_ACT_LEAKY_RELU:
+        a = (float)NN_ACT_LEAKY_RELU_DEFAULT_SLOPE;
+        break;
+    case NN_ACT_ELU:
+        a = (float)NN_ACT_ELU_DEFAULT_ALPHA;
+        break;
+    case NN_ACT_SOFTPLUS:
+        a = (float)NN_ACT_SOFTPLUS_DEFAULT_BETA;
+        b = (float)NN_ACT_SOFTPLUS_DEFAULT_THRESHOLD;
+        break;
+    case NN_ACT_IDENTITY:
+    case NN_ACT_SIGMOID:
+    case NN_ACT_RELU:
+    case NN_ACT_TANH:
+    case NN_ACT_GELU:
+    case NN_ACT_GELU_TANH:
+    case NN_ACT_SILU:
+    case NN_ACT_SOFTMAX:
+    case NN_ACT_LOG_SOFTMAX:
+        break;
+    }
+    return make(__func__, kind, a, b, out);
 }
 
-nn_status nn_sigmoid_new(nn_layer **out) { return nn_activation_new(NN_ACT_SIGMOID, out); }
+nn_status nn_activation_new_param(nn_activation_kind kind, double param, nn_layer **out)
+{
+    NN_CHECK_NULL(out);
+    *out = NULL;
+    const char *name = nn_activation_name(kind);
+    if (name == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_activation_new_param: unknown activation kind %d",
+                        (int)kind);
+    nn_status st = NN_OK;
+    switch (kind) {
+    case NN_ACT_LEAKY_RELU:
+        if (!finite_float(param))
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "nn_activation_new_param: leaky_relu negative_slope %g must be finite "
+                            "in float32",
+                            param);
+        return make(__func__, kind, (float)param, 0.0f, out);
+    case NN_ACT_ELU:
+        if (!finite_float(param) || !(param >= 0.0))
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "nn_activation_new_param: elu alpha %g must be >= 0 and finite", param);
+        return make(__func__, kind, (float)param, 0.0f, out);
+    case NN_ACT_SOFTPLUS:
+        st = check_softplus(__func__, param, NN_ACT_SOFTPLUS_DEFAULT_THRESHOLD);
+        if (st != NN_OK)
+            return st;
+        return make(__func__, kind, (float)param, (float)NN_ACT_SOFTPLUS_DEFAULT_THRESHOLD, out);
+    case NN_ACT_IDENTITY:
+    case NN_ACT_SIGMOID:
+    case NN_ACT_RELU:
+    case NN_ACT_TANH:
+    case NN_ACT_GELU:
+    case NN_ACT_GELU_TANH:
+    case NN_ACT_SILU:
+    case NN_ACT_SOFTMAX:
+    case NN_ACT_LOG_SOFTMAX:
+        break;
+    }
+    return nn_error(NN_ERR_INVALID_ARG,
+                    "nn_activation_new_param: '%s' takes no parameter (use nn_activation_new)",
+                    name);
+}
+
+nn_status nn_softplus_new(double beta, double threshold, nn_layer **out)
+{
+    NN_CHECK_NULL(out);
+    *out = NULL;
+    nn_status st = check_softplus(__func__, beta, threshold);
+    if (st != NN_OK)
+        return st;
+    return make(__func__, NN_ACT_SOFTPLUS, (float)beta, (float)threshold, out);
+}
 
 nn_status nn_identity_new(nn_layer **out) { return nn_activation_new(NN_ACT_IDENTITY, out); }
+nn_status nn_sigmoid_new(nn_layer **out) { return nn_activation_new(NN_ACT_SIGMOID, out); }
+nn_status nn_relu_new(nn_layer **out) { return nn_activation_new(NN_ACT_RELU, out); }
+nn_status nn_tanh_new(nn_layer **out) { return nn_activation_new(NN_ACT_TANH, out); }
+nn_status nn_gelu_new(nn_layer **out) { return nn_activation_new(NN_ACT_GELU, out); }
+nn_status nn_gelu_tanh_new(nn_layer **out) { return nn_activation_new(NN_ACT_GELU_TANH, out); }
+nn_status nn_silu_new(nn_layer **out) { return nn_activation_new(NN_ACT_SILU, out); }
+nn_status nn_softmax_new(nn_layer **out) { return nn_activation_new(NN_ACT_SOFTMAX, out); }
+
+nn_status nn_log_softmax_new(nn_layer **out) { return nn_activation_new(NN_ACT_LOG_SOFTMAX, out); }
+
+nn_status nn_leaky_relu_new(double negative_slope, nn_layer **out)
+{
+    return nn_activation_new_param(NN_ACT_LEAKY_RELU, negative_slope, out);
+}
+
+nn_status nn_elu_new(double alpha, nn_layer **out)
+{
+    return nn_activation_new_param(NN_ACT_ELU, alpha, out);
+}
+
+nn_status nn_activation_kind_from_name(const char *name, nn_activation_kind *kind)
+{
+    NN_CHECK_NULL(name);
+    NN_CHECK_NULL(kind);
+    /* Kinds are numbered densely from 0, so the first without a name ends the list. */
+    for (int k = 0; nn_activation_name((nn_activation_kind)k) != NULL; k++)
+        if (strcmp(nn_activation_name((nn_activation_kind)k), name) == 0) {
+            *kind = (nn_activation_kind)k;
+            return NN_OK;
+        }
+    char known[256] = "";
+    size_t used = 0;
+    for (int k = 0; nn_activation_name((nn_activation_kind)k) != NULL && used < sizeof known; k++)
+        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", k ? ", " : "",
+                                 nn_activation_name((nn_activation_kind)k));
+    return nn_error(NN_ERR_INVALID_ARG,
+                    "nn_activation_kind_from_name: unknown activation '%s' (known: %s)", name,
+                    known);
+}
