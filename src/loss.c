@@ -1,4 +1,6 @@
 /* loss.c - the generic loss interface and the built-in losses. */
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -40,7 +42,8 @@ nn_status nn_loss_set_reduction(nn_loss *loss, nn_reduction reduction)
         loss->reduction = reduction;
         return NN_OK;
     }
-    return nn_error(NN_ERR_INVALID_ARG, "nn_loss_set_reduction: unknown reduction %d", (int)reduction);
+    return nn_error(NN_ERR_INVALID_ARG, "nn_loss_set_reduction: unknown reduction %d",
+                    (int)reduction);
 }
 
 nn_status nn_loss_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
@@ -57,30 +60,70 @@ nn_status nn_loss_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tens
                         loss->ops->name, nn_tensor_nrows(pred), nn_tensor_nrows(target), pred->ndim,
                         target->ndim);
     if (grad != NULL && !nn_tensor_same_shape(grad, pred))
-        return nn_error(NN_ERR_SHAPE, "nn_loss_eval: gradient is (%zu, %zu), predictions (%zu, %zu)",
-                        nn_tensor_nrows(grad), nn_tensor_ncols(grad), pred->shape[0], pred->shape[1]);
+        return nn_error(
+            NN_ERR_SHAPE, "nn_loss_eval: gradient is (%zu, %zu), predictions (%zu, %zu)",
+            nn_tensor_nrows(grad), nn_tensor_ncols(grad), pred->shape[0], pred->shape[1]);
     nn_status st = loss->ops->check(loss, pred->shape[1], target->shape[1]);
     if (st != NN_OK)
         return st;
     return loss->ops->eval(loss, pred, target, value, grad);
 }
 
-/* ---- MSE: L = 1/N sum (p - t)^2, dL/dp = 2/N (p - t) ----------------------------- */
+/* ---- shared pieces ----------------------------------------------------------------- */
 
-static nn_status mse_check(const nn_loss *loss, size_t pred_width, size_t target_width)
+/* 1/N for mean reduction, where N is the number of terms (elements or rows). */
+static double reduction_scale(const nn_loss *loss, size_t terms)
 {
-    (void)loss;
+    switch (loss->reduction) {
+    case NN_REDUCTION_MEAN:
+        return 1.0 / (double)terms;
+    case NN_REDUCTION_SUM:
+        return 1.0;
+    }
+    NN_ASSERT(!"unknown reduction");
+    return 1.0;
+}
+
+static double sign_of(double d) { return (double)((d > 0.0) - (d < 0.0)); }
+
+/* The elementwise losses need targets of the predictions' shape. */
+static nn_status same_width_check(const nn_loss *loss, size_t pred_width, size_t target_width)
+{
     if (pred_width != target_width)
-        return nn_error(NN_ERR_SHAPE, "mse: predictions have width %zu but targets %zu", pred_width,
-                        target_width);
+        return nn_error(NN_ERR_SHAPE, "%s: predictions have width %zu but targets %zu",
+                        loss->ops->name, pred_width, target_width);
     return NN_OK;
 }
+
+/* Private state of the losses with a parameter (Huber's delta, smooth L1's beta). */
+typedef struct loss_param {
+    double value;
+} loss_param;
+
+static void param_destroy(nn_loss *loss) { nn_xfree(loss->impl); }
+
+static double param_of(const nn_loss *loss) { return ((const loss_param *)loss->impl)->value; }
+
+static nn_status new_with_param(const nn_loss_ops *ops, double value, nn_loss **out)
+{
+    loss_param *p = nn_xalloc(sizeof *p);
+    if (p == NULL)
+        return nn_error(NN_ERR_NOMEM, "nn_loss_%s_new: out of memory", ops->name);
+    p->value = value;
+    nn_status st = nn_loss_new(ops, p, out);
+    if (st != NN_OK)
+        nn_xfree(p);
+    return st;
+}
+
+/* ---- MSE: l = d^2, dl/dp = 2 d ------------------------------------------------------ */
 
 static nn_status mse_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
                           double *value, nn_tensor *grad)
 {
     size_t n = pred->size;
-    double scale = loss->reduction == NN_REDUCTION_MEAN ? 1.0 / (double)n : 1.0;
+    double scale = reduction_scale(loss, n);
+    /* d and the gradient in float, as torch.nn.MSELoss computes them. */
     float gscale = (float)(2.0 * scale);
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -94,7 +137,402 @@ static nn_status mse_eval(const nn_loss *loss, const nn_tensor *pred, const nn_t
 }
 
 static const nn_loss_ops mse_ops = {
-    .name = "mse", .check = mse_check, .eval = mse_eval, .destroy = NULL,
+    .name = "mse",
+    .check = same_width_check,
+    .eval = mse_eval,
+    .destroy = NULL,
 };
 
 nn_status nn_loss_mse_new(nn_loss **out) { return nn_loss_new(&mse_ops, NULL, out); }
+
+/* ---- MAE: l = |d|, dl/dp = sign(d) -------------------------------------------------- */
+
+static nn_status mae_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
+                          double *value, nn_tensor *grad)
+{
+    size_t n = pred->size;
+    double scale = reduction_scale(loss, n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)pred->data[i] - target->data[i];
+        sum += fabs(d);
+        if (grad != NULL)
+            grad->data[i] = (float)(scale * sign_of(d));
+    }
+    *value = sum * scale;
+    return NN_OK;
+}
+
+static const nn_loss_ops mae_ops = {
+    .name = "mae",
+    .check = same_width_check,
+    .eval = mae_eval,
+    .destroy = NULL,
+};
+
+nn_status nn_loss_mae_new(nn_loss **out) { return nn_loss_new(&mae_ops, NULL, out); }
+
+/* ---- Huber: 0.5 d^2 inside delta, delta (|d| - delta/2) outside ------------------------ */
+
+/* Branches as torch's huber_loss kernels: quadratic strictly inside |d| < delta. */
+static nn_status huber_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
+                            double *value, nn_tensor *grad)
+{
+    size_t n = pred->size;
+    double scale = reduction_scale(loss, n), delta = param_of(loss);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)pred->data[i] - target->data[i], z = fabs(d);
+        double g;
+        if (z < delta) {
+            sum += 0.5 * d * d;
+            g = d;
+        } else {
+            sum += delta * (z - 0.5 * delta);
+            g = delta * sign_of(d);
+        }
+        if (grad != NULL)
+            grad->data[i] = (float)(scale * g);
+    }
+    *value = sum * scale;
+    return NN_OK;
+}
+
+static const nn_loss_ops huber_ops = {
+    .name = "huber",
+    .check = same_width_check,
+    .eval = huber_eval,
+    .destroy = param_destroy,
+};
+
+nn_status nn_loss_huber_new(double delta, nn_loss **out)
+{
+    NN_CHECK_NULL(out);
+    *out = NULL;
+    if (!(delta > 0.0) || !isfinite(delta))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_loss_huber_new: delta %g must be finite and > 0",
+                        delta);
+    return new_with_param(&huber_ops, delta, out);
+}
+
+/* ---- smooth L1: 0.5 d^2 / beta inside beta, |d| - beta/2 outside ------------------------ */
+
+/* beta = 0 never takes the quadratic branch, so it is the L1 loss without a division
+ * by zero (torch dispatches beta == 0 to l1_loss for the same reason). */
+static nn_status smooth_l1_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
+                                double *value, nn_tensor *grad)
+{
+    size_t n = pred->size;
+    double scale = reduction_scale(loss, n), beta = param_of(loss);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)pred->data[i] - target->data[i], z = fabs(d);
+        double g;
+        if (z < beta) {
+            sum += 0.5 * d * d / beta;
+            g = d / beta;
+        } else {
+            sum += z - 0.5 * beta;
+            g = sign_of(d);
+        }
+        if (grad != NULL)
+            grad->data[i] = (float)(scale * g);
+    }
+    *value = sum * scale;
+    return NN_OK;
+}
+
+static const nn_loss_ops smooth_l1_ops = {
+    .name = "smooth_l1",
+    .check = same_width_check,
+    .eval = smooth_l1_eval,
+    .destroy = param_destroy,
+};
+
+nn_status nn_loss_smooth_l1_new(double beta, nn_loss **out)
+{
+    NN_CHECK_NULL(out);
+    *out = NULL;
+    if (!(beta >= 0.0) || !isfinite(beta))
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "nn_loss_smooth_l1_new: beta %g must be finite and >= 0", beta);
+    return new_with_param(&smooth_l1_ops, beta, out);
+}
+
+/* ---- BCE on probabilities ---------------------------------------------------------------- */
+
+/* torch's binary_cross_entropy (aten/src/ATen/native/Loss.cpp): both logarithms
+ * clamped at -100, so t = 0 at p = 0 gives 0 * -100 and never 0 * -inf; the backward
+ * divides by max(p (1 - p), EPSILON = 1e-12). */
+#define BCE_LOG_FLOOR (-100.0)
+#define BCE_GRAD_EPS  1e-12
+
+static nn_status bce_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
+                          double *value, nn_tensor *grad)
+{
+    size_t n = pred->size, width = pred->shape[1];
+    double scale = reduction_scale(loss, n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double p = pred->data[i], t = target->data[i];
+        if (!(p >= 0.0 && p <= 1.0))
+            return nn_error(isnan(p) ? NN_ERR_NUMERIC : NN_ERR_INVALID_ARG,
+                            "bce: prediction (%zu, %zu) is %.9g, not a probability in [0, 1]",
+                            i / width, i % width, p);
+        double log_p = fmax(log(p), BCE_LOG_FLOOR);
+        double log_1mp = fmax(log1p(-p), BCE_LOG_FLOOR);
+        sum -= t * log_p + (1.0 - t) * log_1mp;
+        if (grad != NULL)
+            grad->data[i] = (float)(scale * (p - t) / fmax(p * (1.0 - p), BCE_GRAD_EPS));
+    }
+    *value = sum * scale;
+    return NN_OK;
+}
+
+static const nn_loss_ops bce_ops = {
+    .name = "bce",
+    .check = same_width_check,
+    .eval = bce_eval,
+    .destroy = NULL,
+};
+
+nn_status nn_loss_bce_new(nn_loss **out) { return nn_loss_new(&bce_ops, NULL, out); }
+
+/* ---- BCE on logits: max(x, 0) - x t + log1p(exp(-|x|)), gradient sigmoid(x) - t ---------- */
+
+static nn_status bce_logits_eval(const nn_loss *loss, const nn_tensor *pred,
+                                 const nn_tensor *target, double *value, nn_tensor *grad)
+{
+    size_t n = pred->size;
+    double scale = reduction_scale(loss, n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double x = pred->data[i], t = target->data[i];
+        /* e = exp(-|x|) <= 1 serves both the value and the sigmoid, so nothing overflows. */
+        double e = exp(-fabs(x));
+        sum += fmax(x, 0.0) - x * t + log1p(e);
+        if (grad != NULL) {
+            double sig = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+            grad->data[i] = (float)(scale * (sig - t));
+        }
+    }
+    *value = sum * scale;
+    return NN_OK;
+}
+
+static const nn_loss_ops bce_logits_ops = {
+    .name = "bce_logits",
+    .check = same_width_check,
+    .eval = bce_logits_eval,
+    .destroy = NULL,
+};
+
+nn_status nn_loss_bce_logits_new(nn_loss **out) { return nn_loss_new(&bce_logits_ops, NULL, out); }
+
+/* ---- class-index targets ----------------------------------------------------------------- */
+
+/* Every row of target: (B, 1) must hold an integer in [0, classes). Checked before
+ * anything is written so that a bad batch leaves no half-computed gradient behind. */
+static nn_status check_indices(const char *name, const nn_tensor *target, size_t classes)
+{
+    for (size_t i = 0; i < target->shape[0]; i++) {
+        double v = target->data[i];
+        if (!(v >= 0.0 && v < (double)classes) || v != floor(v))
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "%s: target row %zu holds %.9g, not a class index in [0, %zu)", name, i,
+                            v, classes);
+    }
+    return NN_OK;
+}
+
+/* ---- cross-entropy on logits (log-softmax + NLL) ------------------------------------------ */
+
+static nn_status cross_entropy_check(const nn_loss *loss, size_t pred_width, size_t target_width)
+{
+    (void)loss;
+    if (pred_width < 2)
+        return nn_error(NN_ERR_SHAPE,
+                        "cross_entropy: predictions have width %zu, need at least 2 classes (a "
+                        "width-1 target would be ambiguous; use bce_logits for one output)",
+                        pred_width);
+    if (target_width != 1 && target_width != pred_width)
+        return nn_error(NN_ERR_SHAPE,
+                        "cross_entropy: targets have width %zu; with %zu classes they need width 1 "
+                        "(class indices) or %zu (probability rows)",
+                        target_width, pred_width, pred_width);
+    return NN_OK;
+}
+
+static nn_status cross_entropy_eval(const nn_loss *loss, const nn_tensor *pred,
+                                    const nn_tensor *target, double *value, nn_tensor *grad)
+{
+    size_t b = pred->shape[0], c = pred->shape[1];
+    int indices = target->shape[1] == 1;
+    if (indices) {
+        nn_status st = check_indices("cross_entropy", target, c);
+        if (st != NN_OK)
+            return st;
+    }
+    double scale = reduction_scale(loss, b);
+    double sum = 0.0;
+    for (size_t i = 0; i < b; i++) {
+        const float *x = pred->data + i * c;
+        const float *t = indices ? NULL : target->data + i * c;
+        size_t y = indices ? (size_t)target->data[i] : 0;
+        /* Running maximum m and s = sum exp(x_j - m), rescaled when m grows (the online
+         * normaliser of Milakov & Gimelshein 2018), so the row is read once for the value. */
+        double m = x[0], s = 0.0, tsum = 0.0, tx = 0.0;
+        for (size_t j = 0; j < c; j++) {
+            double xj = x[j];
+            if (xj > m) {
+                s = s * exp(m - xj) + 1.0;
+                m = xj;
+            } else {
+                s += exp(xj - m);
+            }
+            if (!indices) {
+                tsum += t[j];
+                tx += t[j] * xj;
+            }
+        }
+        double lse = m + log(s);
+        /* sum_j t_j (lse - x_j) = lse sum_j t_j - sum_j t_j x_j; for indices t is one-hot. */
+        sum += indices ? lse - x[y] : lse * tsum - tx;
+        if (grad == NULL)
+            continue;
+        float *g = grad->data + i * c;
+        for (size_t j = 0; j < c; j++) {
+            double p = exp((double)x[j] - lse);
+            double gj = indices ? p - (double)(j == y) : p * tsum - t[j];
+            g[j] = (float)(scale * gj);
+        }
+    }
+    *value = sum * scale;
+    return NN_OK;
+}
+
+static const nn_loss_ops cross_entropy_ops = {
+    .name = "cross_entropy",
+    .check = cross_entropy_check,
+    .eval = cross_entropy_eval,
+    .destroy = NULL,
+};
+
+nn_status nn_loss_cross_entropy_new(nn_loss **out)
+{
+    return nn_loss_new(&cross_entropy_ops, NULL, out);
+}
+
+/* ---- NLL on log-probabilities ---------------------------------------------------------- */
+
+static nn_status nll_check(const nn_loss *loss, size_t pred_width, size_t target_width)
+{
+    (void)loss;
+    (void)pred_width;
+    if (target_width != 1)
+        return nn_error(NN_ERR_SHAPE, "nll: targets have width %zu, need 1 (class indices)",
+                        target_width);
+    return NN_OK;
+}
+
+static nn_status nll_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
+                          double *value, nn_tensor *grad)
+{
+    size_t b = pred->shape[0], c = pred->shape[1];
+    nn_status st = check_indices("nll", target, c);
+    if (st != NN_OK)
+        return st;
+    double scale = reduction_scale(loss, b);
+    double sum = 0.0;
+    if (grad != NULL)
+        memset(grad->data, 0, grad->size * sizeof(float));
+    for (size_t i = 0; i < b; i++) {
+        size_t y = (size_t)target->data[i];
+        sum -= pred->data[i * c + y];
+        if (grad != NULL)
+            grad->data[i * c + y] = (float)-scale;
+    }
+    *value = sum * scale;
+    return NN_OK;
+}
+
+static const nn_loss_ops nll_ops = {
+    .name = "nll",
+    .check = nll_check,
+    .eval = nll_eval,
+    .destroy = NULL,
+};
+
+nn_status nn_loss_nll_new(nn_loss **out) { return nn_loss_new(&nll_ops, NULL, out); }
+
+/* ---- built-in kinds ------------------------------------------------------------------------ */
+
+const char *nn_loss_kind_name(nn_loss_kind kind)
+{
+    switch (kind) {
+    case NN_LOSS_MSE:
+        return mse_ops.name;
+    case NN_LOSS_MAE:
+        return mae_ops.name;
+    case NN_LOSS_HUBER:
+        return huber_ops.name;
+    case NN_LOSS_SMOOTH_L1:
+        return smooth_l1_ops.name;
+    case NN_LOSS_BCE:
+        return bce_ops.name;
+    case NN_LOSS_BCE_LOGITS:
+        return bce_logits_ops.name;
+    case NN_LOSS_CROSS_ENTROPY:
+        return cross_entropy_ops.name;
+    case NN_LOSS_NLL:
+        return nll_ops.name;
+    }
+    return NULL;
+}
+
+nn_status nn_loss_kind_from_name(const char *name, nn_loss_kind *kind)
+{
+    NN_CHECK_NULL(name);
+    NN_CHECK_NULL(kind);
+    /* Kinds are numbered densely from 0, so the first without a name ends the list. */
+    char known[160] = "";
+    size_t len = 0;
+    for (int k = 0; nn_loss_kind_name((nn_loss_kind)k) != NULL; k++) {
+        const char *kname = nn_loss_kind_name((nn_loss_kind)k);
+        if (strcmp(kname, name) == 0) {
+            *kind = (nn_loss_kind)k;
+            return NN_OK;
+        }
+        if (len < sizeof known) {
+            int w = snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", kname);
+            len += w > 0 ? (size_t)w : 0;
+        }
+    }
+    return nn_error(NN_ERR_INVALID_ARG, "nn_loss_kind_from_name: unknown loss '%s' (known: %s)",
+                    name, known);
+}
+
+nn_status nn_loss_new_by_kind(nn_loss_kind kind, nn_loss **out)
+{
+    NN_CHECK_NULL(out);
+    *out = NULL;
+    switch (kind) {
+    case NN_LOSS_MSE:
+        return nn_loss_mse_new(out);
+    case NN_LOSS_MAE:
+        return nn_loss_mae_new(out);
+    case NN_LOSS_HUBER:
+        return nn_loss_huber_new(NN_LOSS_HUBER_DEFAULT_DELTA, out);
+    case NN_LOSS_SMOOTH_L1:
+        return nn_loss_smooth_l1_new(NN_LOSS_SMOOTH_L1_DEFAULT_BETA, out);
+    case NN_LOSS_BCE:
+        return nn_loss_bce_new(out);
+    case NN_LOSS_BCE_LOGITS:
+        return nn_loss_bce_logits_new(out);
+    case NN_LOSS_CROSS_ENTROPY:
+        return nn_loss_cross_entropy_new(out);
+    case NN_LOSS_NLL:
+        return nn_loss_nll_new(out);
+    }
+    return nn_error(NN_ERR_INVALID_ARG, "nn_loss_new_by_kind: unknown loss kind %d", (int)kind);
+}
