@@ -17,8 +17,10 @@
 #include "nn/layer.h"
 #include "nn/dense.h"
 #include "nn/activation.h"
+#include "nn/dropout.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
+#include "nn/schedule.h"
 #include "nn/net.h"
 
 #endif /* NN_NN_H */
