@@ -14,6 +14,17 @@ __attribute__((format(printf, 2, 3)))
 #endif
 nn_status nn_error(nn_status status, const char *fmt, ...);
 
+/* Operations a user may have written (layer, loss and optimizer ops) can fail
+ * without a message. Around such a call:
+ *     unsigned long seq = nn_error_seq();
+ *     st = nn_error_if_silent(l->ops->forward(...), seq, "fmt", ...);
+ * records fmt only when the call failed and recorded no error of its own. */
+unsigned long nn_error_seq(void);
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+nn_status nn_error_if_silent(nn_status status, unsigned long seq, const char *fmt, ...);
+
 /* Allocation through the installed nn_allocator. nn_xalloc returns NULL on
  * failure (and for size 0 never calls the allocator); nn_xcalloc zero-fills and
  * checks n * size for overflow; nn_xfree accepts NULL. */

@@ -63,10 +63,14 @@ nn_status nn_loss_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tens
         return nn_error(
             NN_ERR_SHAPE, "nn_loss_eval: gradient is (%zu, %zu), predictions (%zu, %zu)",
             nn_tensor_nrows(grad), nn_tensor_ncols(grad), pred->shape[0], pred->shape[1]);
-    nn_status st = loss->ops->check(loss, pred->shape[1], target->shape[1]);
+    unsigned long seq = nn_error_seq();
+    nn_status st = nn_error_if_silent(loss->ops->check(loss, pred->shape[1], target->shape[1]), seq,
+                                      "nn_loss_eval: loss '%s' rejects predictions of width %zu with targets of width %zu",
+                                      loss->ops->name, pred->shape[1], target->shape[1]);
     if (st != NN_OK)
         return st;
-    return loss->ops->eval(loss, pred, target, value, grad);
+    return nn_error_if_silent(loss->ops->eval(loss, pred, target, value, grad), seq,
+                              "nn_loss_eval: loss '%s' failed", loss->ops->name);
 }
 
 /* ---- shared pieces ----------------------------------------------------------------- */

@@ -72,7 +72,11 @@ nn_status nn_optim_setup(nn_optim *o, const nn_tensor *params, size_t n)
     NN_CHECK_NULL(o);
     if (n > 0)
         NN_CHECK_NULL(params);
-    return o->ops->setup != NULL ? o->ops->setup(o, params, n) : NN_OK;
+    if (o->ops->setup == NULL)
+        return NN_OK;
+    unsigned long seq = nn_error_seq();
+    return nn_error_if_silent(o->ops->setup(o, params, n), seq,
+                              "nn_optim_setup: optimizer '%s' failed for %zu parameters", o->ops->name, n);
 }
 
 nn_status nn_optim_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads, size_t n)
@@ -88,7 +92,9 @@ nn_status nn_optim_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads, 
                             "nn_optim_step: parameter %zu has %zu elements, its gradient %zu", i,
                             params[i].size, grads[i].size);
     o->step_count++;
-    nn_status st = o->ops->step(o, params, grads, n);
+    unsigned long seq = nn_error_seq();
+    nn_status st = nn_error_if_silent(o->ops->step(o, params, grads, n), seq,
+                                      "nn_optim_step: optimizer '%s' failed", o->ops->name);
     if (st != NN_OK)
         o->step_count--;
     return st;

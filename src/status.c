@@ -5,6 +5,9 @@
 #include "internal.h"
 
 static _Thread_local char last_error[512];
+/* Counts the errors recorded on this thread, so a caller can tell whether an
+ * operation it called recorded one (see nn_error_seq). */
+static _Thread_local unsigned long error_seq;
 
 const char *nn_strerror(nn_status status)
 {
@@ -26,11 +29,39 @@ const char *nn_last_error(void) { return last_error; }
 
 void nn_clear_error(void) { last_error[0] = '\0'; }
 
+static void record(const char *fmt, va_list ap)
+{
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    error_seq++;
+}
+
 nn_status nn_error(nn_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    record(fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+nn_status nn_set_error(nn_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    record(fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+unsigned long nn_error_seq(void) { return error_seq; }
+
+nn_status nn_error_if_silent(nn_status status, unsigned long seq, const char *fmt, ...)
+{
+    if (status == NN_OK || error_seq != seq)
+        return status;
+    va_list ap;
+    va_start(ap, fmt);
+    record(fmt, ap);
     va_end(ap);
     return status;
 }

@@ -564,9 +564,8 @@ static void test_user_loss(void **state)
     check_numeric_grad(l, &tp, &tt, &tg);
     /* nn_loss_eval runs the kind's own check. */
     nn_tensor tt3 = nn_tensor_view2d(t, 1, 4), tp3 = nn_tensor_view2d(p, 1, 2);
-    /* Status only: a user's check() has no way to record a message (nn_error is
-     * internal) and nn_loss_eval does not add one; reported as a gap. */
-    assert_int_equal(nn_loss_eval(l, &tp3, &tt3, &v, NULL), NN_ERR_SHAPE);
+    /* The user's check() records no message: nn_loss_eval writes one naming both widths. */
+    assert_error(nn_loss_eval(l, &tp3, &tt3, &v, NULL), NN_ERR_SHAPE, "quartic", "width 2", "width 4");
     nn_loss_free(l);
     assert_int_equal(quartic_destroyed, 1);
 }

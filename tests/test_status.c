@@ -115,6 +115,60 @@ static void test_last_error_is_thread_local(void **state)
 }
 #endif
 
+/* A user-defined layer that reports its own error, and one that reports none. */
+static nn_status chatty_build(nn_layer *l, size_t in_width)
+{
+    (void)l;
+    return nn_set_error(NN_ERR_SHAPE, "chatty: wants width 7, got %zu", in_width);
+}
+
+static nn_status silent_build(nn_layer *l, size_t in_width)
+{
+    (void)l;
+    (void)in_width;
+    return NN_ERR_SHAPE;
+}
+
+static nn_status noop_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
+{
+    (void)l, (void)x, (void)y, (void)training;
+    return NN_OK;
+}
+
+static nn_status noop_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
+                               const nn_tensor *dy, nn_tensor *dx)
+{
+    (void)l, (void)x, (void)y, (void)dy, (void)dx;
+    return NN_OK;
+}
+
+static void test_set_error_from_user_code(void **state)
+{
+    (void)state;
+    nn_clear_error();
+    assert_int_equal(nn_set_error(NN_ERR_FORMAT, "bad %s at %d", "thing", 42), NN_ERR_FORMAT);
+    assert_string_equal(nn_last_error(), "bad thing at 42");
+
+    static const nn_layer_ops chatty = {.name = "chatty", .build = chatty_build,
+                                        .forward = noop_forward, .backward = noop_backward};
+    static const nn_layer_ops silent = {.name = "silent", .build = silent_build,
+                                        .forward = noop_forward, .backward = noop_backward};
+    nn_net *net = NULL;
+    nn_layer *a = NULL, *b = NULL;
+    assert_int_equal(nn_net_new(3, &net), NN_OK);
+    assert_int_equal(nn_layer_new(&chatty, NULL, &a), NN_OK);
+    assert_int_equal(nn_layer_new(&silent, NULL, &b), NN_OK);
+    /* The layer's own message is kept... */
+    assert_int_equal(nn_net_add(net, a), NN_ERR_SHAPE);
+    assert_string_equal(nn_last_error(), "chatty: wants width 7, got 3");
+    /* ...and a failure without one gets the network's, even right after another error. */
+    assert_int_equal(nn_net_add(net, b), NN_ERR_SHAPE);
+    assert_string_equal(nn_last_error(), "nn_net_add: layer 'silent' cannot take input width 3");
+    nn_layer_free(a);
+    nn_layer_free(b);
+    nn_net_free(net);
+}
+
 static void test_version(void **state)
 {
     (void)state;
@@ -135,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_strerror_every_code),
         cmocka_unit_test(test_last_error_set_and_cleared),
         cmocka_unit_test(test_last_error_names_sizes),
+        cmocka_unit_test(test_set_error_from_user_code),
 #if !defined(__STDC_NO_THREADS__)
         cmocka_unit_test(test_last_error_is_thread_local),
 #endif

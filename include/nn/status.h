@@ -38,6 +38,17 @@ const char *nn_last_error(void);
 /* Forget the last error message on the calling thread. */
 void nn_clear_error(void);
 
+/* Records a printf-style message as the calling thread's last error and returns
+ * status: for code outside nn (a user-defined layer, loss or optimizer) whose
+ * errors should read like nn's own, as in
+ *     return nn_set_error(NN_ERR_SHAPE, "affine: needs width 2, got %zu", w);
+ * When such an operation fails without setting a message, nn writes a generic
+ * one naming the operation. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+nn_status nn_set_error(nn_status status, const char *fmt, ...);
+
 #ifdef __cplusplus
 }
 #endif
