@@ -1,9 +1,15 @@
 /* net.c - sequential networks: building, the forward and backward passes, training. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno, isatty, mkstemp, fdopen */
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "nn/kernel.h"
+#include "nn/metrics.h"
 #include "nn/net.h"
 
 struct nn_net {
@@ -26,6 +32,7 @@ struct nn_net {
     size_t target_width;
     nn_optim *optim;
     int optim_ready; /* 0 when the parameter list changed since the optimizer's setup */
+    double clip_norm; /* > 0: train steps clip the gradients' global norm to this */
 
     /* Workspace for batches of up to max_batch rows (0: none yet):
      *   acts: each layer's output, layer i at act_offset[i], (max_batch, out_i)
@@ -40,6 +47,7 @@ struct nn_net {
     nn_tensor x_last;
     size_t batch;
     int have_forward;
+    int training; /* the mode of the last forward pass */
 };
 
 /* ---- construction ---------------------------------------------------------------- */
@@ -187,9 +195,12 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
     built.n_params = 0;
     memset(built.params, 0, sizeof built.params);
     memset(built.grads, 0, sizeof built.grads);
-    nn_status st = built.ops->build(&built, in);
-    if (st != NN_OK) /* a user's build() cannot record a message: say which layer and width */
-        return nn_error(st, "nn_net_add: layer '%s' cannot take input width %zu", built.ops->name, in);
+    unsigned long seq = nn_error_seq();
+    nn_status st = nn_error_if_silent(built.ops->build(&built, in), seq,
+                                      "nn_net_add: layer '%s' cannot take input width %zu",
+                                      built.ops->name, in);
+    if (st != NN_OK)
+        return st;
     if (built.out_width == 0)
         return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' gives output width 0 for input width %zu",
                         built.ops->name, in);
@@ -259,7 +270,9 @@ nn_status nn_net_init_params(nn_net *net, nn_rng *rng)
         nn_layer *l = net->layers[i];
         if (l->ops->init_params == NULL)
             continue;
-        nn_status st = l->ops->init_params(l, rng);
+        unsigned long seq = nn_error_seq();
+        nn_status st = nn_error_if_silent(l->ops->init_params(l, rng), seq,
+                                          "nn_net_init_params: layer %zu ('%s') failed", i, l->ops->name);
         if (st != NN_OK)
             return st;
     }
@@ -278,7 +291,10 @@ nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width)
         net->target_width = target_width;
         return NN_OK;
     }
-    nn_status st = loss->ops->check(loss, nn_net_out_width(net), target_width);
+    unsigned long seq = nn_error_seq();
+    nn_status st = nn_error_if_silent(loss->ops->check(loss, nn_net_out_width(net), target_width), seq,
+                                      "nn_net_set_loss: loss '%s' rejects output width %zu with target width %zu",
+                                      loss->ops->name, nn_net_out_width(net), target_width);
     if (st != NN_OK)
         return st;
     nn_loss_free(net->loss);
@@ -338,8 +354,12 @@ nn_status nn_net_reserve(nn_net *net, size_t max_batch)
                       max_batch);
     for (size_t i = 0; st == NN_OK && i < net->n_layers; i++) {
         nn_layer *l = net->layers[i];
-        if (l->ops->reserve != NULL)
-            st = l->ops->reserve(l, max_batch);
+        if (l->ops->reserve != NULL) {
+            unsigned long seq = nn_error_seq();
+            st = nn_error_if_silent(l->ops->reserve(l, max_batch), seq,
+                                    "nn_net_reserve: layer %zu ('%s') cannot reserve %zu rows", i,
+                                    l->ops->name, max_batch);
+        }
     }
     if (st != NN_OK) {
         nn_xfree(acts);
@@ -385,7 +405,9 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
     for (size_t i = 0; i < net->n_layers; i++) {
         nn_layer *l = net->layers[i];
         net->outs[i] = nn_tensor_view2d(net->acts + net->act_offset[i], b, l->out_width);
-        nn_status st = l->ops->forward(l, in, &net->outs[i], training);
+        unsigned long seq = nn_error_seq();
+        nn_status st = nn_error_if_silent(l->ops->forward(l, in, &net->outs[i], training), seq,
+                                          "forward: layer %zu ('%s') failed", i, l->ops->name);
         if (st != NN_OK)
             return st;
         in = &net->outs[i];
@@ -393,6 +415,7 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
     net->x_last = *x;
     net->batch = b;
     net->have_forward = 1;
+    net->training = training != 0;
     return NN_OK;
 }
 
@@ -480,7 +503,9 @@ static nn_status backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
             views[buf] = nn_tensor_view2d(net->gbuf[buf], b, l->in_width);
             d = &views[buf];
         }
-        nn_status st = l->ops->backward(l, x, &net->outs[k], g, d);
+        unsigned long seq = nn_error_seq();
+        nn_status st = nn_error_if_silent(l->ops->backward(l, x, &net->outs[k], g, d), seq,
+                                          "backward: layer %zu ('%s') failed", k, l->ops->name);
         if (st != NN_OK)
             return st;
         g = d;
@@ -519,6 +544,40 @@ static nn_status check_target(const char *fn, const nn_net *net, const nn_tensor
     return NN_OK;
 }
 
+/* Loss (and, when correct is not NULL, the count of rows classified right) of the
+ * network on a whole set in inference mode, in chunks of the reserved batch size.
+ * Arguments already checked. */
+static nn_status eval_set(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss,
+                          size_t *correct)
+{
+    size_t n = x->shape[0], chunk = chunk_rows(net, n), right = 0;
+    double total = 0.0;
+    for (size_t first = 0; first < n; first += chunk) {
+        size_t rows = n - first < chunk ? n - first : chunk;
+        nn_tensor xc, tc;
+        const nn_tensor *out;
+        double value;
+        nn_tensor_rows(x, first, rows, &xc);
+        nn_tensor_rows(target, first, rows, &tc);
+        nn_status st = nn_net_forward(net, &xc, 0, &out);
+        if (st == NN_OK)
+            st = nn_loss_eval(net->loss, out, &tc, &value, NULL);
+        if (st == NN_OK && correct != NULL) {
+            size_t c;
+            st = nn_count_correct(out, &tc, &c);
+            right += c;
+        }
+        if (st != NN_OK)
+            return st;
+        /* A mean over a chunk weighs in by its rows, so the chunks give the mean over all. */
+        total += net->loss->reduction == NN_REDUCTION_MEAN ? value * (double)rows : value;
+    }
+    *loss = net->loss->reduction == NN_REDUCTION_MEAN ? total / (double)n : total;
+    if (correct != NULL)
+        *correct = right;
+    return NN_OK;
+}
+
 nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
 {
     NN_CHECK_NULL(net);
@@ -530,25 +589,7 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
         st = check_target(__func__, net, x, target);
     if (st != NN_OK)
         return st;
-    size_t n = x->shape[0], chunk = chunk_rows(net, n);
-    double total = 0.0;
-    for (size_t first = 0; first < n; first += chunk) {
-        size_t rows = n - first < chunk ? n - first : chunk;
-        nn_tensor xc, tc;
-        const nn_tensor *out;
-        double value;
-        nn_tensor_rows(x, first, rows, &xc);
-        nn_tensor_rows(target, first, rows, &tc);
-        st = nn_net_forward(net, &xc, 0, &out);
-        if (st == NN_OK)
-            st = nn_loss_eval(net->loss, out, &tc, &value, NULL);
-        if (st != NN_OK)
-            return st;
-        /* A mean over a chunk weighs in by its rows, so the chunks give the mean over all. */
-        total += net->loss->reduction == NN_REDUCTION_MEAN ? value * (double)rows : value;
-    }
-    *loss = net->loss->reduction == NN_REDUCTION_MEAN ? total / (double)n : total;
-    return NN_OK;
+    return eval_set(net, x, target, loss, NULL);
 }
 
 nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
@@ -579,6 +620,45 @@ nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor 
     return backward(net, &dy, NULL);
 }
 
+nn_status nn_net_set_clip_grad_norm(nn_net *net, double max_norm)
+{
+    NN_CHECK_NULL(net);
+    if (!(max_norm >= 0.0))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_set_clip_grad_norm: max_norm %g is not >= 0",
+                        max_norm);
+    net->clip_norm = max_norm;
+    return NN_OK;
+}
+
+int nn_net_training(const nn_net *net) { return net != NULL && net->training; }
+
+/* Checks that every gradient is finite and, when the network clips, scales them
+ * to the clip norm. One pass over the contiguous gradient block when not clipping:
+ * cheap next to the backward pass that produced it. */
+static nn_status guard_grads(nn_net *net)
+{
+    if (net->clip_norm > 0.0) {
+        double total;
+        nn_status st = nn_clip_grad_norm(net->grad_list, net->n_tensors, net->clip_norm, &total);
+        if (st == NN_ERR_NUMERIC)
+            return nn_error(st, "nn_net_train_step: a gradient is NaN or Inf (norm %g)", total);
+        return st;
+    }
+    /* x - x is 0 for finite x and NaN for NaN and +-Inf, so one sum tells. */
+    float acc = 0.0f;
+    const float *g = net->grad_block;
+    for (size_t i = 0; i < net->n_scalars; i++)
+        acc += g[i] - g[i];
+    if (acc != 0.0f) {
+        size_t i = 0;
+        while (i < net->n_scalars && isfinite(g[i]))
+            i++;
+        return nn_error(NN_ERR_NUMERIC, "nn_net_train_step: gradient %zu of %zu is %g", i,
+                        net->n_scalars, i < net->n_scalars ? (double)g[i] : 0.0);
+    }
+    return NN_OK;
+}
+
 nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
 {
     NN_CHECK_NULL(net);
@@ -592,6 +672,8 @@ nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *ta
         net->optim_ready = 1;
     }
     nn_status st = nn_net_compute_grads(net, x, target, loss);
+    if (st == NN_OK)
+        st = guard_grads(net);
     if (st != NN_OK)
         return st;
     return nn_optim_step(net->optim, net->param_list, net->grad_list, net->n_tensors);
@@ -603,6 +685,7 @@ nn_fit_params nn_fit_default_params(void)
     memset(&p, 0, sizeof p);
     p.epochs = 1;
     p.batch_size = 32;
+    p.progress = NN_PROGRESS_AUTO;
     return p;
 }
 
@@ -614,37 +697,143 @@ static void gather_rows(const nn_tensor *src, const size_t *idx, size_t rows, nn
         memcpy(dst->data + i * w, src->data + idx[i] * w, w * sizeof(float));
 }
 
+static nn_status check_fit_params(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                                  const nn_fit_params *p)
+{
+    if (p->epochs == 0 || p->batch_size == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: epochs (%zu) and batch size (%zu) must be > 0",
+                        p->epochs, p->batch_size);
+    if (p->shuffle && p->rng == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: shuffling needs an rng");
+    if (!(p->clip_grad_norm >= 0.0))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: clip_grad_norm %g is not >= 0",
+                        p->clip_grad_norm);
+    if ((p->val_x == NULL) != (p->val_target == NULL))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: a validation set needs both val_x and val_target");
+    if ((unsigned)p->progress > NN_PROGRESS_BAR)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: unknown progress mode %d", (int)p->progress);
+    nn_status st = NN_OK;
+    if (p->schedule != NULL && (st = nn_schedule_check(p->schedule)) != NN_OK)
+        return st;
+    if ((st = check_input(__func__, net, x)) != NN_OK || (st = check_target(__func__, net, x, target)) != NN_OK)
+        return st;
+    if (p->val_x != NULL) {
+        if (p->val_x->ndim != 2 || p->val_x->shape[0] == 0)
+            return nn_error(NN_ERR_SHAPE, "nn_net_fit: the validation set is empty or not 2-D");
+        if ((st = check_input("nn_net_fit (validation)", net, p->val_x)) != NN_OK ||
+            (st = check_target("nn_net_fit (validation)", net, p->val_x, p->val_target)) != NN_OK)
+            return st;
+    }
+    if (net->optim == NULL)
+        return nn_error(NN_ERR_STATE, "nn_net_fit: the network has no optimizer (nn_net_set_optim)");
+    if (p->shuffle && x->shape[0] > UINT32_MAX)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: cannot shuffle more than 2^32 rows");
+    return NN_OK;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- progress display ---- */
+
+typedef struct progress {
+    nn_progress mode; /* OFF, LINES or BAR once resolved */
+    FILE *out;
+    size_t epochs, batches;
+    double fit_start, epoch_start, last_draw;
+} progress;
+
+static void progress_begin(progress *pr, const nn_fit_params *p, size_t batches)
+{
+    pr->out = p->progress_stream != NULL ? p->progress_stream : stderr;
+    pr->mode = p->progress;
+    if (pr->mode == NN_PROGRESS_AUTO)
+        pr->mode = isatty(fileno(pr->out)) ? NN_PROGRESS_BAR : NN_PROGRESS_LINES;
+    pr->epochs = p->epochs;
+    pr->batches = batches;
+    pr->fit_start = now_seconds();
+    pr->last_draw = 0.0;
+}
+
+/* Redraws the bar at most ten times a second: drawing is slower than a small step. */
+static void progress_batch(progress *pr, size_t epoch, size_t batch, double loss_so_far,
+                           size_t rows_so_far)
+{
+    if (pr->mode != NN_PROGRESS_BAR)
+        return;
+    double t = now_seconds();
+    if (t - pr->last_draw < 0.1 && batch + 1 < pr->batches)
+        return;
+    pr->last_draw = t;
+    double elapsed = t - pr->epoch_start;
+    double rate = elapsed > 0 ? (double)rows_so_far / elapsed : 0.0;
+    double done = (double)(epoch * pr->batches + batch + 1) / (double)(pr->epochs * pr->batches);
+    double eta = done > 0 ? (t - pr->fit_start) * (1.0 - done) / done : 0.0;
+    char bar[21];
+    size_t fill = (size_t)(20.0 * (double)(batch + 1) / (double)pr->batches);
+    for (size_t i = 0; i < 20; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[20] = '\0';
+    fprintf(pr->out, "\repoch %zu/%zu [%s] %zu/%zu loss %.4f %.0f samples/s ETA %.0fs   ", epoch + 1,
+            pr->epochs, bar, batch + 1, pr->batches, loss_so_far, rate, eta);
+    fflush(pr->out);
+}
+
+static void progress_epoch(progress *pr, const nn_epoch_stats *e)
+{
+    if (pr->mode == NN_PROGRESS_OFF)
+        return;
+    if (pr->mode == NN_PROGRESS_BAR)
+        fputc('\r', pr->out);
+    fprintf(pr->out, "epoch %zu/%zu: loss %.6f", e->epoch + 1, pr->epochs, e->train_loss);
+    if (!isnan(e->train_acc))
+        fprintf(pr->out, ", acc %.4f", e->train_acc);
+    if (!isnan(e->val_loss))
+        fprintf(pr->out, ", val_loss %.6f", e->val_loss);
+    if (!isnan(e->val_acc))
+        fprintf(pr->out, ", val_acc %.4f", e->val_acc);
+    fprintf(pr->out, ", lr %g, %.2f s, %.0f samples/s%s\n", e->lr, e->seconds, e->samples_per_s,
+            pr->mode == NN_PROGRESS_BAR ? "                    " : "");
+    fflush(pr->out);
+}
+
+/* ---- fit ---- */
+
 nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
-                     const nn_fit_params *params, double *history)
+                     const nn_fit_params *params, nn_fit_history *history)
 {
     NN_CHECK_NULL(net);
     NN_CHECK_NULL(x);
     NN_CHECK_NULL(target);
     NN_CHECK_NULL(params);
-    if (params->epochs == 0 || params->batch_size == 0)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: epochs (%zu) and batch size (%zu) must be > 0",
-                        params->epochs, params->batch_size);
-    if (params->shuffle && params->rng == NULL)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: shuffling needs an rng");
-    nn_status st = check_input(__func__, net, x);
-    if (st == NN_OK)
-        st = check_target(__func__, net, x, target);
+    nn_status st = check_fit_params(net, x, target, params);
     if (st != NN_OK)
         return st;
-    if (net->optim == NULL)
-        return nn_error(NN_ERR_STATE, "nn_net_fit: the network has no optimizer (nn_net_set_optim)");
-    if (params->shuffle && x->shape[0] > UINT32_MAX)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: cannot shuffle more than 2^32 rows");
+    if (history != NULL) {
+        if (history->epochs == NULL && history->capacity > 0)
+            return nn_error(NN_ERR_NULL_ARG, "nn_net_fit: history has capacity %zu but no array",
+                            history->capacity);
+        history->count = 0;
+        history->best_epoch = 0;
+        history->stopped_early = 0;
+    }
 
+    const nn_fit_params *p = params;
     size_t n = x->shape[0];
-    size_t bs = params->batch_size < n ? params->batch_size : n;
+    size_t bs = p->batch_size < n ? p->batch_size : n;
     size_t tw = target->shape[1];
+    size_t n_batches = (n + bs - 1) / bs;
+    int with_val = p->val_x != NULL;
     size_t *idx = NULL;
-    float *xbuf = NULL, *tbuf = NULL;
+    float *xbuf = NULL, *tbuf = NULL, *best = NULL;
     /* Everything a step needs is allocated here, once: shuffled batches are gathered
      * into xbuf/tbuf, ordered ones are views of the caller's data. */
     st = nn_net_reserve(net, bs);
-    if (st == NN_OK && params->shuffle) {
+    if (st == NN_OK && p->shuffle) {
         idx = nn_xcalloc(n, sizeof *idx);
         xbuf = nn_xcalloc(bs * net->in_width, sizeof(float));
         tbuf = nn_xcalloc(bs * tw, sizeof(float));
@@ -654,20 +843,40 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
             for (size_t i = 0; i < n; i++)
                 idx[i] = i;
     }
+    if (st == NN_OK && p->restore_best && net->n_scalars > 0) {
+        best = nn_xcalloc(net->n_scalars, sizeof(float));
+        if (best == NULL)
+            st = nn_error(NN_ERR_NOMEM, "nn_net_fit: cannot allocate a copy of %zu parameters",
+                          net->n_scalars);
+    }
 
-    for (size_t epoch = 0; st == NN_OK && epoch < params->epochs; epoch++) {
-        if (params->shuffle) /* Fisher-Yates (Knuth, TAOCP vol. 2, Algorithm P) */
+    /* Settings fit changes for its duration, put back when it returns. */
+    double base_lr = net->optim->lr;
+    double saved_clip = net->clip_norm;
+    if (p->clip_grad_norm > 0.0)
+        net->clip_norm = p->clip_grad_norm;
+
+    progress pr;
+    progress_begin(&pr, p, n_batches);
+    double best_loss = INFINITY;
+    size_t bad_epochs = 0, step = 0;
+    for (size_t epoch = 0; st == NN_OK && epoch < p->epochs; epoch++) {
+        pr.epoch_start = now_seconds();
+        if (p->shuffle) /* Fisher-Yates (Knuth, TAOCP vol. 2, Algorithm P) */
             for (size_t i = n - 1; i > 0; i--) {
-                size_t j = nn_rng_below(params->rng, (uint32_t)(i + 1));
+                size_t j = nn_rng_below(p->rng, (uint32_t)(i + 1));
                 size_t tmp = idx[i];
                 idx[i] = idx[j];
                 idx[j] = tmp;
             }
+        if (p->schedule != NULL && !p->schedule_per_step)
+            net->optim->lr = nn_schedule_lr(p->schedule, base_lr, epoch);
         double sum = 0.0;
-        for (size_t first = 0; st == NN_OK && first < n; first += bs) {
+        size_t right = 0;
+        for (size_t first = 0, batch = 0; st == NN_OK && first < n; first += bs, batch++, step++) {
             size_t rows = n - first < bs ? n - first : bs;
             nn_tensor xb, tb;
-            if (params->shuffle) {
+            if (p->shuffle) {
                 xb = nn_tensor_view2d(xbuf, rows, net->in_width);
                 tb = nn_tensor_view2d(tbuf, rows, tw);
                 gather_rows(x, idx + first, rows, &xb);
@@ -676,30 +885,145 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                 nn_tensor_rows(x, first, rows, &xb);
                 nn_tensor_rows(target, first, rows, &tb);
             }
+            if (p->schedule != NULL && p->schedule_per_step)
+                net->optim->lr = nn_schedule_lr(p->schedule, base_lr, step);
             double loss;
             st = nn_net_train_step(net, &xb, &tb, &loss);
-            if (st == NN_OK)
+            if (st == NN_OK && p->accuracy) {
+                /* Predictions of the forward pass before this step's update, as Keras reports. */
+                size_t c;
+                st = nn_count_correct(&net->outs[net->n_layers - 1], &tb, &c);
+                right += c;
+            }
+            if (st == NN_OK) {
                 sum += net->loss->reduction == NN_REDUCTION_MEAN ? loss * (double)rows : loss;
-            else {
+                progress_batch(&pr, epoch, batch, sum / (double)(first + rows), first + rows);
+            } else {
                 /* Prefix where it happened; the cause is copied out first since
                  * nn_error rewrites the buffer it lives in. */
                 char cause[384];
                 snprintf(cause, sizeof cause, "%s", nn_last_error());
-                nn_error(st, "nn_net_fit: epoch %zu, batch %zu: %s", epoch, first / bs, cause);
+                nn_error(st, "nn_net_fit: epoch %zu, batch %zu: %s", epoch + 1, batch + 1, cause);
             }
         }
         if (st != NN_OK)
             break;
-        double epoch_loss = net->loss->reduction == NN_REDUCTION_MEAN ? sum / (double)n : sum;
-        if (history != NULL)
-            history[epoch] = epoch_loss;
-        if (params->on_epoch != NULL && params->on_epoch(net, epoch, epoch_loss, params->user) != 0)
+
+        nn_epoch_stats e;
+        e.epoch = epoch;
+        e.train_loss = net->loss->reduction == NN_REDUCTION_MEAN ? sum / (double)n : sum;
+        e.train_acc = p->accuracy ? (double)right / (double)n : NAN;
+        e.val_loss = e.val_acc = NAN;
+        e.lr = net->optim->lr;
+        if (with_val) {
+            size_t val_right = 0;
+            st = eval_set(net, p->val_x, p->val_target, &e.val_loss, p->accuracy ? &val_right : NULL);
+            if (st != NN_OK) {
+                char cause[384];
+                snprintf(cause, sizeof cause, "%s", nn_last_error());
+                nn_error(st, "nn_net_fit: validation after epoch %zu: %s", epoch + 1, cause);
+                break;
+            }
+            if (p->accuracy)
+                e.val_acc = (double)val_right / (double)p->val_x->shape[0];
+        }
+        e.seconds = now_seconds() - pr.epoch_start;
+        e.samples_per_s = e.seconds > 0 ? (double)n / e.seconds : 0.0;
+        progress_epoch(&pr, &e);
+
+        double monitored = with_val ? e.val_loss : e.train_loss;
+        int stop = 0;
+        if (monitored < best_loss) {
+            best_loss = monitored;
+            bad_epochs = 0;
+            if (history != NULL)
+                history->best_epoch = epoch;
+            if (best != NULL)
+                memcpy(best, net->param_block, net->n_scalars * sizeof(float));
+        } else if (p->patience > 0 && ++bad_epochs >= p->patience) {
+            stop = 1;
+        }
+        if (history != NULL && history->count < history->capacity)
+            history->epochs[history->count++] = e;
+        if (p->on_epoch != NULL && p->on_epoch(net, &e, p->user) != 0)
+            stop = 1;
+        if (stop) {
+            if (history != NULL)
+                history->stopped_early = epoch + 1 < p->epochs;
             break;
+        }
     }
+    if (pr.mode == NN_PROGRESS_BAR && st != NN_OK)
+        fputc('\n', pr.out); /* leave the interrupted bar on its own line */
+    /* The best epoch's parameters come back only after a clean run: after a failed
+     * step the caller gets the last good step, as documented. */
+    if (st == NN_OK && best != NULL && best_loss < INFINITY)
+        memcpy(net->param_block, best, net->n_scalars * sizeof(float));
+    net->optim->lr = base_lr;
+    net->clip_norm = saved_clip;
     nn_xfree(idx);
     nn_xfree(xbuf);
     nn_xfree(tbuf);
+    nn_xfree(best);
     return st;
+}
+
+static const char *csv_field(char *buf, size_t size, double v, const char *fmt)
+{
+    if (isnan(v))
+        buf[0] = '\0';
+    else
+        snprintf(buf, size, fmt, v);
+    return buf;
+}
+
+nn_status nn_fit_history_write_csv(const nn_fit_history *history, const char *path)
+{
+    NN_CHECK_NULL(history);
+    NN_CHECK_NULL(path);
+    if (history->count > 0 && history->epochs == NULL)
+        return nn_error(NN_ERR_NULL_ARG, "nn_fit_history_write_csv: history has no epoch array");
+    size_t len = strlen(path);
+    char *tmp = nn_xalloc(len + 8);
+    if (tmp == NULL)
+        return nn_error(NN_ERR_NOMEM, "nn_fit_history_write_csv: out of memory");
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".XXXXXX", 8);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        nn_status st = nn_error(NN_ERR_IO, "nn_fit_history_write_csv: cannot create a file next to '%s': %s",
+                                path, strerror(errno));
+        nn_xfree(tmp);
+        return st;
+    }
+    /* mkstemp makes the file private (0600); a history is an ordinary file. */
+    (void)fchmod(fd, 0644);
+    FILE *f = fdopen(fd, "w");
+    int ok = f != NULL;
+    if (ok) {
+        fputs("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,samples_per_s\n", f);
+        for (size_t i = 0; i < history->count; i++) {
+            const nn_epoch_stats *e = &history->epochs[i];
+            char a[32], b[32], c[32], d[32];
+            fprintf(f, "%zu,%s,%s,%s,%s,%.9g,%.6f,%.1f\n", e->epoch + 1,
+                    csv_field(a, sizeof a, e->train_loss, "%.9g"), csv_field(b, sizeof b, e->train_acc, "%.6f"),
+                    csv_field(c, sizeof c, e->val_loss, "%.9g"), csv_field(d, sizeof d, e->val_acc, "%.6f"),
+                    e->lr, e->seconds, e->samples_per_s);
+        }
+        ok = fflush(f) == 0 && !ferror(f);
+        ok = (fclose(f) == 0) && ok;
+    } else {
+        close(fd);
+    }
+    if (!ok || rename(tmp, path) != 0) {
+        nn_status st = nn_error(NN_ERR_IO, "nn_fit_history_write_csv: cannot write '%s': %s", path,
+                                strerror(errno));
+        remove(tmp);
+        nn_xfree(tmp);
+        return st;
+    }
+    nn_xfree(tmp);
+    return NN_OK;
 }
 
 nn_status nn_net_check_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double eps,

@@ -251,9 +251,8 @@ static void test_set_loss(void **state)
     assert_ok(nn_net_set_loss(net, c1, 2));
     assert_ptr_equal(nn_net_loss(net), c1);
     assert_ok(nn_loss_new(&counted_ops, NULL, &c2));
-    /* Status only: the rejecting check() is user code, which cannot record a
-     * message, and nn_net_set_loss does not add one (reported as a gap). */
-    assert_int_equal(nn_net_set_loss(net, c2, 3), NN_ERR_SHAPE);
+    /* The user's check() records no message: nn_net_set_loss writes one. */
+    assert_error(nn_net_set_loss(net, c2, 3), NN_ERR_SHAPE, "output width 2", "target width 3");
     assert_ptr_equal(nn_net_loss(net), c1);
     assert_int_equal(counted_loss_freed, 0);
     assert_ok(nn_net_set_loss(net, c2, 2));
@@ -583,6 +582,7 @@ static void test_fit_allocations_do_not_grow(void **state)
         nn_rng rng;
         nn_rng_seed(&rng, 3, 0);
         nn_fit_params fp = nn_fit_default_params();
+        fp.progress = NN_PROGRESS_OFF; /* keep test output readable */
         fp.epochs = epochs[r];
         fp.batch_size = 3;
         fp.shuffle = 1;
@@ -611,6 +611,12 @@ static void test_fit_defaults_and_errors(void **state)
     assert_int_equal(fp.shuffle, 0);
     assert_null(fp.rng);
     assert_null(fp.on_epoch);
+    assert_null(fp.schedule);
+    assert_null(fp.val_x);
+    assert_true(fp.clip_grad_norm == 0.0);
+    assert_int_equal(fp.patience, 0);
+    assert_int_equal(fp.progress, NN_PROGRESS_AUTO);
+    fp.progress = NN_PROGRESS_OFF;
 
     nn_net *net = trained_net(13, 0.1);
     nn_tensor *x = random_tensor(10, 3, 15), *t = random_tensor(10, 2, 16);
@@ -648,12 +654,21 @@ static void test_fit_uneven_batches_equal_manual_steps(void **state)
     (void)state;
     nn_net *a = trained_net(14, 0.2), *b = trained_net(14, 0.2);
     nn_tensor *x = random_tensor(10, 3, 17), *t = random_tensor(10, 2, 18);
-    double history[3] = {-1, -1, -1};
+    nn_epoch_stats stats[3];
+    nn_fit_history h = {.epochs = stats, .capacity = 3};
+    double history[3];
     nn_fit_params fp = nn_fit_default_params();
+    fp.progress = NN_PROGRESS_OFF; /* keep test output readable */
     fp.epochs = 2;
     fp.batch_size = 4;
-    assert_ok(nn_net_fit(a, x, t, &fp, history));
-    assert_true(history[2] == -1); /* exactly `epochs` entries */
+    assert_ok(nn_net_fit(a, x, t, &fp, &h));
+    assert_int_equal(h.count, 2); /* exactly `epochs` entries */
+    for (int e = 0; e < 2; e++) {
+        history[e] = stats[e].train_loss;
+        assert_int_equal(stats[e].epoch, e);
+        assert_true(isnan(stats[e].train_acc) && isnan(stats[e].val_loss) && isnan(stats[e].val_acc));
+        assert_true(stats[e].lr == 0.2);
+    }
 
     const size_t first[3] = {0, 4, 8}, count[3] = {4, 4, 2};
     for (int e = 0; e < 2; e++) {
@@ -687,9 +702,11 @@ typedef struct epoch_log {
     size_t stop_after;
 } epoch_log;
 
-static int on_epoch(nn_net *net, size_t epoch, double loss, void *user)
+static int on_epoch(nn_net *net, const nn_epoch_stats *stats, void *user)
 {
     epoch_log *log = user;
+    size_t epoch = stats->epoch;
+    double loss = stats->train_loss;
     if (net != log->net || log->calls >= 10)
         return 1;
     log->epochs_seen[log->calls] = epoch;
@@ -703,24 +720,24 @@ static void test_fit_callback_stops_early(void **state)
     (void)state;
     nn_net *net = trained_net(15, 0.1), *twin = trained_net(15, 0.1);
     nn_tensor *x = random_tensor(8, 3, 19), *t = random_tensor(8, 2, 20);
-    double history[10];
-    for (int k = 0; k < 10; k++)
-        history[k] = -1;
+    nn_epoch_stats stats[10];
+    nn_fit_history h = {.epochs = stats, .capacity = 10};
     epoch_log log = {.net = net, .stop_after = 3};
     nn_fit_params fp = nn_fit_default_params();
+    fp.progress = NN_PROGRESS_OFF; /* keep test output readable */
     fp.epochs = 10;
     fp.batch_size = 3;
     fp.on_epoch = on_epoch;
     fp.user = &log;
-    assert_ok(nn_net_fit(net, x, t, &fp, history));
+    assert_ok(nn_net_fit(net, x, t, &fp, &h));
     assert_int_equal(log.calls, 3);
+    assert_int_equal(h.count, 3); /* nothing recorded after the stop */
+    assert_int_equal(h.stopped_early, 1);
     for (size_t e = 0; e < 3; e++) {
         assert_int_equal(log.epochs_seen[e], e);
-        assert_true(log.losses[e] == history[e]); /* the same epoch loss */
-        assert_true(history[e] > 0);
+        assert_true(log.losses[e] == stats[e].train_loss); /* the same epoch loss */
+        assert_true(stats[e].train_loss > 0);
     }
-    for (int k = 3; k < 10; k++)
-        assert_true(history[k] == -1); /* nothing written after the stop */
     /* Stopped after exactly three epochs of training. */
     fp.epochs = 3;
     fp.on_epoch = NULL;
@@ -746,6 +763,7 @@ static void test_fit_shuffle(void **state)
         nn_rng rng;
         nn_rng_seed(&rng, seeds[k], 0);
         nn_fit_params fp = nn_fit_default_params();
+        fp.progress = NN_PROGRESS_OFF; /* keep test output readable */
         fp.epochs = 5;
         fp.batch_size = 1;
         fp.shuffle = k < 3; /* the last one in data set order */
@@ -766,6 +784,7 @@ static void test_fit_shuffle(void **state)
         nn_rng rng;
         nn_rng_seed(&rng, 5, 0);
         nn_fit_params fp = nn_fit_default_params();
+        fp.progress = NN_PROGRESS_OFF; /* keep test output readable */
         fp.epochs = 4;
         fp.batch_size = 12;
         fp.shuffle = k;
@@ -793,6 +812,7 @@ static void test_fit_stops_on_numeric_error(void **state)
     nn_tensor *x = random_tensor(6, 3, 23), *t = random_tensor(6, 2, 24);
     x->data[5 * 3 + 1] = NAN;
     nn_fit_params fp = nn_fit_default_params();
+    fp.progress = NN_PROGRESS_OFF; /* keep test output readable */
     fp.epochs = 3;
     fp.batch_size = 1;
     assert_status(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_NUMERIC);
@@ -992,6 +1012,7 @@ static void test_oom_fit_and_first_step(void **state)
     memcpy(nn_net_params(net, &np), before, np * sizeof *before);
     nn_rng rng;
     nn_fit_params fp = nn_fit_default_params();
+    fp.progress = NN_PROGRESS_OFF; /* keep test output readable */
     fp.epochs = 2;
     fp.batch_size = 2;
     fp.shuffle = 1;
@@ -999,9 +1020,8 @@ static void test_oom_fit_and_first_step(void **state)
     for (n = 1;; n++) {
         nn_rng_seed(&rng, 1, 1);
         nn_test_alloc_fail_nth(n);
-        double history[2];
         nn_clear_error();
-        nn_status st = nn_net_fit(net, x, t, &fp, history);
+        nn_status st = nn_net_fit(net, x, t, &fp, NULL);
         if (nn_test_alloc()->failed == 0) {
             assert_ok(st);
             break;

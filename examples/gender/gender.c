@@ -155,10 +155,10 @@ typedef struct progress {
 } progress;
 
 /* The lesson prints the loss over the whole data set every 10 epochs. */
-static int print_progress(nn_net *net, size_t epoch, double epoch_loss, void *user)
+static int print_progress(nn_net *net, const nn_epoch_stats *stats, void *user)
 {
-    (void)epoch_loss;
     const progress *p = user;
+    size_t epoch = stats->epoch;
     if (epoch % 10 == 0) {
         double loss;
         CHECK(nn_net_eval_loss(net, p->x, p->y, &loss));
@@ -248,6 +248,7 @@ int main(int argc, char **argv)
     nn_fit_params fp = nn_fit_default_params();
     fp.epochs = 1000;
     fp.batch_size = 1;
+    fp.progress = NN_PROGRESS_OFF; /* the lesson's own loss lines instead */
     fp.on_epoch = quiet ? NULL : print_progress;
     fp.user = &prog;
     CHECK(nn_net_fit(net, &x, &y, &fp, NULL));

@@ -21,10 +21,12 @@
 #define NN_NET_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include "nn/layer.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/rng.h"
+#include "nn/schedule.h"
 #include "nn/tensor.h"
 
 #ifdef __cplusplus
@@ -122,16 +124,50 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
 nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                                double *loss);
 
-/* One training step on one batch: nn_net_compute_grads, then the optimizer's
- * update. When the loss is not finite, NN_ERR_NUMERIC is returned and the
- * parameters are left as they were. Errors: those of nn_net_compute_grads,
- * NN_ERR_STATE (no optimizer). */
+/* Gradient clipping for every training step from now on: > 0 scales the
+ * gradients so their global L2 norm is at most max_norm before the optimizer
+ * sees them (nn_clip_grad_norm); 0 turns it off (the default).
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (negative or NaN). */
+nn_status nn_net_set_clip_grad_norm(nn_net *net, double max_norm);
+
+/* 1 when the last forward pass ran in training mode (training steps, fit, or
+ * nn_net_forward with training 1: dropout active), 0 after inference
+ * (nn_net_predict, nn_net_eval_loss, nn_net_forward with 0) or before any pass. */
+int nn_net_training(const nn_net *net);
+
+/* One training step on one batch: nn_net_compute_grads, the gradient check
+ * (and clipping, nn_net_set_clip_grad_norm), then the optimizer's update. When
+ * the loss or any gradient is NaN or Inf, NN_ERR_NUMERIC is returned and the
+ * parameters are left as they were. If layers were added since the optimizer was
+ * set, its state (momentum, moments, step count) starts again from zero.
+ * Errors: those of nn_net_compute_grads, NN_ERR_STATE (no optimizer). */
 nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                             double *loss);
 
-/* Called after each epoch of nn_net_fit with the epoch (0-based) and its mean
- * training loss. Return 0 to go on, non-zero to stop training early. */
-typedef int (*nn_epoch_fn)(nn_net *net, size_t epoch, double loss, void *user);
+/* What one epoch of nn_net_fit measured. Values that were not computed are NaN
+ * (accuracy without params->accuracy, validation values without a validation set). */
+typedef struct nn_epoch_stats {
+    size_t epoch;       /* 0-based */
+    double train_loss;  /* mean of the batch losses weighted by batch size */
+    double train_acc;   /* fraction of training rows classified right during the epoch */
+    double val_loss;    /* loss on the validation set after the epoch */
+    double val_acc;     /* accuracy on the validation set after the epoch */
+    double lr;          /* learning rate of the epoch's last step */
+    double seconds;     /* wall time of the epoch, validation included */
+    double samples_per_s; /* training rows per second of the epoch */
+} nn_epoch_stats;
+
+/* Called after each epoch of nn_net_fit. Return 0 to go on, non-zero to stop. */
+typedef int (*nn_epoch_fn)(nn_net *net, const nn_epoch_stats *stats, void *user);
+
+/* How nn_net_fit shows progress. The zero value is silence, so a zeroed
+ * nn_fit_params never prints. */
+typedef enum nn_progress {
+    NN_PROGRESS_OFF = 0, /* print nothing */
+    NN_PROGRESS_AUTO,    /* BAR when the stream is a terminal, LINES otherwise */
+    NN_PROGRESS_LINES,   /* one plain line per epoch: readable in logs and CI */
+    NN_PROGRESS_BAR      /* a live bar: epoch, batch, loss, samples/s, ETA */
+} nn_progress;
 
 typedef struct nn_fit_params {
     size_t epochs;      /* > 0 */
@@ -140,21 +176,69 @@ typedef struct nn_fit_params {
     nn_rng *rng;        /* required when shuffle is 1; borrowed */
     nn_epoch_fn on_epoch; /* optional */
     void *user;         /* passed to on_epoch */
+
+    /* Learning-rate schedule (optional, borrowed). The optimizer's lr when fit
+     * starts is the base rate; each epoch (or each step when schedule_per_step)
+     * t = 0, 1, ... runs at nn_schedule_lr(schedule, base, t). The base rate is
+     * restored when fit returns. */
+    const nn_schedule *schedule;
+    int schedule_per_step;
+
+    /* > 0: before each optimizer step, scale the gradients so their global L2
+     * norm is at most this (torch.nn.utils.clip_grad_norm_). 0: off. */
+    double clip_grad_norm;
+
+    /* Optional validation set (borrowed), evaluated in inference mode after
+     * every epoch: val_x (M, in_width), val_target (M, target_width). */
+    const nn_tensor *val_x;
+    const nn_tensor *val_target;
+
+    /* 1: measure classification accuracy (nn_count_correct) on the training
+     * batches and the validation set. */
+    int accuracy;
+
+    /* Early stopping: > 0 stops after this many epochs in a row without a new
+     * lowest validation loss (training loss without a validation set). */
+    size_t patience;
+    /* 1: when fit ends, put back the parameters of the epoch with the lowest
+     * monitored loss. The optimizer's state is not rewound. */
+    int restore_best;
+
+    nn_progress progress;  /* default (nn_fit_default_params) NN_PROGRESS_AUTO */
+    FILE *progress_stream; /* NULL: stderr */
 } nn_fit_params;
 
-/* epochs 1, batch_size 32, no shuffling, no callback. */
+/* epochs 1, batch_size 32, no shuffling, no schedule, clipping, validation or
+ * early stopping, progress NN_PROGRESS_AUTO on stderr. */
 nn_fit_params nn_fit_default_params(void);
 
+/* The per-epoch record of a fit, in an array the caller provides. */
+typedef struct nn_fit_history {
+    nn_epoch_stats *epochs; /* the caller's array of capacity entries */
+    size_t capacity;        /* epochs past capacity are trained but not recorded */
+    size_t count;           /* set by nn_net_fit: epochs recorded */
+    size_t best_epoch;      /* epoch with the lowest monitored loss */
+    int stopped_early;      /* 1 when patience or on_epoch ended training */
+} nn_fit_history;
+
+/* Writes the history as CSV: a header line, then one line per epoch with
+ * epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,samples_per_s (empty
+ * fields for values not measured). Atomic: written to a temporary file in the
+ * same folder and renamed. Errors: NN_ERR_NULL_ARG, NN_ERR_IO. */
+nn_status nn_fit_history_write_csv(const nn_fit_history *history, const char *path);
+
 /* Trains for params->epochs passes over x: (N, in_width), target: (N, target_width),
- * in batches of params->batch_size rows, in data set order or shuffled.
- * history (may be NULL) receives each epoch's training loss: the mean of the
- * batch losses weighted by batch size (params->epochs entries; fewer are written
- * if on_epoch stops early). Allocates its index and batch buffers once, before
- * the first step. Errors: those of nn_net_train_step, NN_ERR_INVALID_ARG
- * (epochs or batch_size 0, shuffle without rng), NN_ERR_SHAPE. When a step
- * fails, training stops there and the parameters are those of the last good step. */
+ * in batches of params->batch_size rows, in data set order or shuffled, with the
+ * options of nn_fit_params. history (may be NULL) receives each epoch's figures.
+ * Everything the steps need (index, batch and best-parameter buffers) is
+ * allocated once, before the first step.
+ * Errors: those of nn_net_train_step, NN_ERR_INVALID_ARG (epochs or batch_size 0,
+ * shuffle without rng, a bad schedule, negative clip norm, a validation set
+ * without both tensors), NN_ERR_SHAPE. When a step fails (NN_ERR_NUMERIC for a
+ * NaN or Inf loss or gradient), training stops there, the message names the
+ * epoch and batch, and the parameters are those of the last good step. */
 nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
-                     const nn_fit_params *params, double *history);
+                     const nn_fit_params *params, nn_fit_history *history);
 
 /* Compares the gradients from backward with central finite differences,
  * (L(p + eps) - L(p - eps)) / (2 eps), for every parameter, on one batch.

@@ -21,6 +21,7 @@
 #include "nn/loss.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "nn/metrics.h"
 #include "nn/net.h"
 
 #endif /* NN_NN_H */
