@@ -44,6 +44,29 @@ nn_status nn_init_kind_from_name(const char *name, nn_init_kind *kind)
     return nn_error(NN_ERR_INVALID_ARG, "nn_init_kind_from_name: unknown initialiser '%s'", name);
 }
 
+nn_status nn_init_from_name(const char *name, nn_init *init)
+{
+    NN_CHECK_NULL(name);
+    NN_CHECK_NULL(init);
+    nn_init_kind kind;
+    if (strcmp(name, "lesson") == 0)
+        kind = NN_INIT_NORMAL;
+    else if (nn_init_kind_from_name(name, &kind) != NN_OK)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_init_from_name: unknown initialiser '%s'", name);
+    switch (kind) {
+    case NN_INIT_ZEROS: *init = nn_init_zeros(); break;
+    case NN_INIT_CONSTANT: *init = nn_init_constant(0.0); break;
+    case NN_INIT_UNIFORM: *init = nn_init_uniform(0.0, 1.0); break;
+    case NN_INIT_NORMAL: *init = nn_init_normal(0.0, 1.0); break;
+    case NN_INIT_XAVIER_UNIFORM: *init = nn_init_xavier_uniform(1.0); break;
+    case NN_INIT_XAVIER_NORMAL: *init = nn_init_xavier_normal(1.0); break;
+    case NN_INIT_KAIMING_UNIFORM: *init = nn_init_kaiming_uniform(sqrt(2.0)); break;
+    case NN_INIT_KAIMING_NORMAL: *init = nn_init_kaiming_normal(sqrt(2.0)); break;
+    case NN_INIT_TORCH_LINEAR: *init = nn_init_torch_linear(); break;
+    }
+    return NN_OK;
+}
+
 static void fill_uniform(nn_tensor *t, double low, double high, nn_rng *rng)
 {
     for (size_t i = 0; i < t->size; i++)

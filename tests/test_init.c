@@ -128,6 +128,28 @@ static void test_names(void **state)
     assert_int_equal(kind, NN_INIT_UNIFORM);
     assert_status(nn_init_kind_from_name(NULL, &kind), NN_ERR_NULL_ARG);
     assert_status(nn_init_kind_from_name("normal", NULL), NN_ERR_NULL_ARG);
+
+    /* By name with torch's default parameters; "lesson" is the lesson's N(0, 1). */
+    nn_init init = nn_init_zeros();
+    assert_ok(nn_init_from_name("lesson", &init));
+    assert_true(init.kind == NN_INIT_NORMAL && init.a == 0.0 && init.b == 1.0);
+    assert_ok(nn_init_from_name("normal", &init));
+    assert_true(init.kind == NN_INIT_NORMAL && init.a == 0.0 && init.b == 1.0);
+    assert_ok(nn_init_from_name("kaiming_uniform", &init));
+    assert_true(init.kind == NN_INIT_KAIMING_UNIFORM && init.a == sqrt(2.0));
+    assert_ok(nn_init_from_name("xavier_normal", &init));
+    assert_true(init.kind == NN_INIT_XAVIER_NORMAL && init.a == 1.0);
+    assert_ok(nn_init_from_name("uniform", &init));
+    assert_true(init.kind == NN_INIT_UNIFORM && init.a == 0.0 && init.b == 1.0);
+    for (int k = NN_INIT_ZEROS; k <= NN_INIT_TORCH_LINEAR; k++) {
+        assert_ok(nn_init_from_name(nn_init_name((nn_init_kind)k), &init));
+        assert_int_equal(init.kind, k);
+    }
+    init = nn_init_constant(7);
+    assert_error(nn_init_from_name("he", &init), NN_ERR_INVALID_ARG, "'he'");
+    assert_true(init.kind == NN_INIT_CONSTANT && init.a == 7); /* untouched */
+    assert_status(nn_init_from_name(NULL, &init), NN_ERR_NULL_ARG);
+    assert_status(nn_init_from_name("zeros", NULL), NN_ERR_NULL_ARG);
 }
 
 static void test_zeros_and_constant_exact(void **state)

@@ -61,6 +61,12 @@ const char *nn_init_name(nn_init_kind kind);
  * with a = 0, b = 1). Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (unknown name). */
 nn_status nn_init_kind_from_name(const char *name, nn_init_kind *kind);
 
+/* The initialiser called name with PyTorch's defaults for its parameters:
+ * constant 0, uniform U(0, 1), normal N(0, 1), xavier_* gain 1, kaiming_* gain
+ * sqrt(2) (torch's a = 0, the gain for ReLU). "lesson" is another name for the
+ * lesson's N(0, 1). Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (unknown name). */
+nn_status nn_init_from_name(const char *name, nn_init *init);
+
 #ifdef __cplusplus
 }
 #endif
