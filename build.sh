@@ -55,11 +55,14 @@ missing_packages() {
     if have dpkg; then
         local pkg
         # libc6-dev: gcc only recommends it, so --no-install-recommends leaves it out.
-        for pkg in libc6-dev libopenblas-dev libcmocka-dev; do
+        # zlib1g-dev: the IDX loader reads gzip files. dataset-fashion-mnist: the real data
+        # the Fashion-MNIST test and example train on (the test skips without it).
+        for pkg in libc6-dev libopenblas-dev libcmocka-dev zlib1g-dev dataset-fashion-mnist; do
             dpkg_installed "$pkg" || echo "$pkg"
         done
-    elif have pkg-config && ! pkg-config --exists cmocka; then
-        echo libcmocka-dev
+    elif have pkg-config; then
+        pkg-config --exists cmocka || echo libcmocka-dev
+        pkg-config --exists zlib || echo zlib1g-dev
     fi
 }
 

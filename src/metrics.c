@@ -1,4 +1,4 @@
-/* metrics.c - classification and regression metrics. */
+/* metrics.c - classification metrics: correct counts, accuracy, confusion matrices. */
 #include <math.h>
 
 #include "internal.h"
@@ -15,7 +15,8 @@ static size_t argmax_row(const float *row, size_t n)
 }
 
 /* Reads row i's target class into *cls. */
-static nn_status target_class(const nn_tensor *target, size_t i, size_t classes, size_t *cls)
+static nn_status target_class(const char *fn, const nn_tensor *target, size_t i, size_t classes,
+                              size_t *cls)
 {
     size_t tw = target->shape[1];
     const float *t = target->data + i * tw;
@@ -29,10 +30,27 @@ static nn_status target_class(const nn_tensor *target, size_t i, size_t classes,
     }
     float v = t[0];
     if (!(v >= 0.0f) || v != floorf(v) || v >= (float)classes)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_count_correct: row %zu: target %g is not a class in 0..%zu",
+        return nn_error(NN_ERR_INVALID_ARG, "%s: row %zu: target %g is not a class in 0..%zu", fn,
                         i, (double)v, classes - 1);
     *cls = (size_t)v;
     return NN_OK;
+}
+
+static nn_status check_shapes(const char *fn, const nn_tensor *pred, const nn_tensor *target)
+{
+    if (pred->ndim != 2 || target->ndim != 2 || pred->shape[0] != target->shape[0] ||
+        (target->shape[1] != 1 && target->shape[1] != pred->shape[1]))
+        return nn_error(NN_ERR_SHAPE,
+                        "%s: predictions (%zu, %zu) and targets (%zu, %zu) do not match", fn,
+                        nn_tensor_nrows(pred), nn_tensor_ncols(pred), nn_tensor_nrows(target),
+                        nn_tensor_ncols(target));
+    return NN_OK;
+}
+
+static size_t pred_class(const nn_tensor *pred, size_t i)
+{
+    size_t classes = pred->shape[1];
+    return classes == 1 ? pred->data[i] >= 0.5f : argmax_row(pred->data + i * classes, classes);
 }
 
 nn_status nn_count_correct(const nn_tensor *pred, const nn_tensor *target, size_t *correct)
@@ -40,21 +58,83 @@ nn_status nn_count_correct(const nn_tensor *pred, const nn_tensor *target, size_
     NN_CHECK_NULL(pred);
     NN_CHECK_NULL(target);
     NN_CHECK_NULL(correct);
-    if (pred->ndim != 2 || target->ndim != 2 || pred->shape[0] != target->shape[0] ||
-        (target->shape[1] != 1 && target->shape[1] != pred->shape[1]))
-        return nn_error(NN_ERR_SHAPE,
-                        "nn_count_correct: predictions (%zu, %zu) and targets (%zu, %zu) do not match",
-                        nn_tensor_nrows(pred), nn_tensor_ncols(pred), nn_tensor_nrows(target),
-                        nn_tensor_ncols(target));
+    nn_status st0 = check_shapes(__func__, pred, target);
+    if (st0 != NN_OK)
+        return st0;
     size_t rows = pred->shape[0], classes = pred->shape[1], n = 0;
     for (size_t i = 0; i < rows; i++) {
         size_t want = 0;
-        nn_status st = target_class(target, i, classes, &want);
+        nn_status st = target_class(__func__, target, i, classes, &want);
         if (st != NN_OK)
             return st;
-        size_t got = classes == 1 ? pred->data[i] >= 0.5f : argmax_row(pred->data + i * classes, classes);
-        n += got == want;
+        n += pred_class(pred, i) == want;
     }
     *correct = n;
+    return NN_OK;
+}
+
+nn_status nn_accuracy(const nn_tensor *pred, const nn_tensor *target, double *accuracy)
+{
+    NN_CHECK_NULL(accuracy);
+    size_t correct = 0;
+    nn_status st = nn_count_correct(pred, target, &correct);
+    if (st != NN_OK)
+        return st;
+    *accuracy = (double)correct / (double)pred->shape[0];
+    return NN_OK;
+}
+
+size_t nn_metrics_classes(size_t pred_width) { return pred_width == 1 ? 2 : pred_width; }
+
+nn_status nn_confusion_add(const nn_tensor *pred, const nn_tensor *target, size_t classes,
+                           size_t *counts)
+{
+    NN_CHECK_NULL(pred);
+    NN_CHECK_NULL(target);
+    NN_CHECK_NULL(counts);
+    nn_status st = check_shapes(__func__, pred, target);
+    if (st != NN_OK)
+        return st;
+    size_t rows = pred->shape[0], width = pred->shape[1], k = nn_metrics_classes(width);
+    if (classes != k)
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "nn_confusion_add: predictions of width %zu have %zu classes, not %zu",
+                        width, k, classes);
+    /* Validate every target first so a bad row leaves the matrix as it was. */
+    size_t cls;
+    for (size_t i = 0; i < rows; i++)
+        if ((st = target_class(__func__, target, i, width, &cls)) != NN_OK)
+            return st;
+    for (size_t i = 0; i < rows; i++) {
+        target_class(__func__, target, i, width, &cls);
+        counts[cls * k + pred_class(pred, i)]++;
+    }
+    return NN_OK;
+}
+
+nn_status nn_confusion_scores(const size_t *counts, size_t classes, double *precision,
+                              double *recall, double *accuracy)
+{
+    NN_CHECK_NULL(counts);
+    if (classes == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_confusion_scores: classes is 0");
+    size_t total = 0, trace = 0;
+    for (size_t k = 0; k < classes; k++) {
+        size_t row = 0, col = 0;
+        for (size_t j = 0; j < classes; j++) {
+            row += counts[k * classes + j];
+            col += counts[j * classes + k];
+        }
+        size_t tp = counts[k * classes + k];
+        total += row;
+        trace += tp;
+        /* 0/0 is left NaN: the figure is undefined, and 0 would read as "always wrong". */
+        if (precision != NULL)
+            precision[k] = col > 0 ? (double)tp / (double)col : NAN;
+        if (recall != NULL)
+            recall[k] = row > 0 ? (double)tp / (double)row : NAN;
+    }
+    if (accuracy != NULL)
+        *accuracy = total > 0 ? (double)trace / (double)total : NAN;
     return NN_OK;
 }

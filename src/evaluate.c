@@ -1,0 +1,73 @@
+/* evaluate.c - a network's loss, accuracy and confusion matrix on a held-out set. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "nn/evaluate.h"
+#include "nn/metrics.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, size_t batch_size,
+                      size_t *confusion, size_t classes, nn_eval_stats *stats)
+{
+    NN_CHECK_NULL(net);
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(target);
+    double t0 = now_s();
+    if (x->ndim != 2 || target->ndim != 2 || x->shape[0] != target->shape[0] ||
+        x->shape[1] != nn_net_in_width(net))
+        return nn_error(NN_ERR_SHAPE,
+                        "nn_evaluate: x (%zu, %zu) and target (%zu, %zu) do not fit a network "
+                        "taking width %zu",
+                        nn_tensor_nrows(x), nn_tensor_ncols(x), nn_tensor_nrows(target),
+                        nn_tensor_ncols(target), nn_net_in_width(net));
+    size_t k = nn_metrics_classes(nn_net_out_width(net));
+    if (confusion != NULL) {
+        if (classes != k)
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "nn_evaluate: a network of width %zu has %zu classes, not %zu",
+                            nn_net_out_width(net), k, classes);
+        memset(confusion, 0, k * k * sizeof *confusion);
+    }
+    size_t n = x->shape[0], b = batch_size > 0 ? batch_size : 256, correct = 0;
+    if (b > n)
+        b = n;
+    nn_status st;
+    /* Rows [first, first + rows) are contiguous, so batches are views: nothing is copied. */
+    for (size_t first = 0; first < n; first += b) {
+        size_t rows = n - first < b ? n - first : b, c = 0;
+        nn_tensor xb, tb;
+        const nn_tensor *yb;
+        if ((st = nn_tensor_rows(x, first, rows, &xb)) != NN_OK ||
+            (st = nn_tensor_rows(target, first, rows, &tb)) != NN_OK ||
+            (st = nn_net_forward(net, &xb, 0, &yb)) != NN_OK)
+            return st;
+        if ((st = nn_count_correct(yb, &tb, &c)) != NN_OK ||
+            (confusion != NULL && (st = nn_confusion_add(yb, &tb, k, confusion)) != NN_OK)) {
+            /* The metrics number rows within the batch; say where the batch starts. */
+            char cause[256];
+            snprintf(cause, sizeof cause, "%s", nn_last_error());
+            return nn_error(st, "nn_evaluate: in the batch starting at row %zu: %s", first, cause);
+        }
+        correct += c;
+    }
+    double loss = NAN;
+    if (nn_net_loss(net) != NULL && (st = nn_net_eval_loss(net, x, target, &loss)) != NN_OK)
+        return st;
+    if (stats != NULL) {
+        stats->rows = n;
+        stats->correct = correct;
+        stats->accuracy = (double)correct / (double)n;
+        stats->loss = loss;
+        stats->seconds = now_s() - t0;
+    }
+    return NN_OK;
+}
