@@ -37,11 +37,7 @@ static nn_status dense_init_params(nn_layer *l, nn_rng *rng)
 static nn_status dense_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
 {
     (void)training;
-    /* Broadcast the bias into y, then let one gemm accumulate x W^T onto it. */
-    nn_status st = nn_kernel_set_rows(y, &l->params[1]);
-    if (st == NN_OK)
-        st = nn_kernel_gemm(NN_NO_TRANS, NN_TRANS, 1.0f, x, &l->params[0], 1.0f, y);
-    return st;
+    return nn_kernel_linear(x, &l->params[0], &l->params[1], y);
 }
 
 /* dy: (B, out); dW += dy^T x; db += colsum(dy); dx = dy W: (B, in) */
@@ -49,12 +45,7 @@ static nn_status dense_backward(nn_layer *l, const nn_tensor *x, const nn_tensor
                                 const nn_tensor *dy, nn_tensor *dx)
 {
     (void)y;
-    nn_status st = nn_kernel_gemm(NN_TRANS, NN_NO_TRANS, 1.0f, dy, x, 1.0f, &l->grads[0]);
-    if (st == NN_OK)
-        st = nn_kernel_colsum(dy, 1.0f, &l->grads[1]);
-    if (st == NN_OK && dx != NULL)
-        st = nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, dy, &l->params[0], 0.0f, dx);
-    return st;
+    return nn_kernel_linear_backward(x, &l->params[0], dy, &l->grads[0], &l->grads[1], dx);
 }
 
 static void dense_destroy(nn_layer *l) { nn_xfree(l->impl); }
@@ -108,4 +99,15 @@ nn_tensor *nn_dense_weight(nn_layer *l)
 nn_tensor *nn_dense_bias(nn_layer *l)
 {
     return nn_is_dense(l) && l->params[1].data != NULL ? &l->params[1] : NULL;
+}
+
+nn_status nn_dense_get_params(const nn_layer *l, nn_dense_params *params)
+{
+    NN_CHECK_NULL(l);
+    NN_CHECK_NULL(params);
+    if (!nn_is_dense(l))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_dense_get_params: layer '%s' is not dense",
+                        nn_layer_name(l));
+    *params = ((const dense *)l->impl)->p;
+    return NN_OK;
 }

@@ -20,6 +20,8 @@ typedef struct dropout {
     size_t capacity; /* elements of mask */
     size_t n_last;   /* elements of the last forward */
     last_pass pass;
+    double p;      /* as given, for nn_dropout_get */
+    uint64_t seed; /* as given, for nn_dropout_get */
 } dropout;
 
 static nn_status dropout_build(nn_layer *l, size_t in_width)
@@ -153,6 +155,8 @@ nn_status nn_dropout_new(double p, uint64_t seed, nn_layer **out)
     d->cut = (uint64_t)ceil(p * 4294967296.0); /* exact: a double times 2^32 */
     nn_rng_seed(&d->rng, seed, 0);
     d->pass = PASS_NONE;
+    d->p = p;
+    d->seed = seed;
     nn_status st = nn_layer_new(&dropout_ops, d, out);
     if (st != NN_OK)
         nn_xfree(d);
@@ -160,3 +164,34 @@ nn_status nn_dropout_new(double p, uint64_t seed, nn_layer **out)
 }
 
 int nn_is_dropout(const nn_layer *l) { return l != NULL && l->ops == &dropout_ops; }
+
+nn_status nn_dropout_get(const nn_layer *l, double *p, uint64_t *seed, nn_rng *rng)
+{
+    NN_CHECK_NULL(l);
+    if (!nn_is_dropout(l))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_dropout_get: layer '%s' is not dropout",
+                        nn_layer_name(l));
+    const dropout *d = l->impl;
+    if (p != NULL)
+        *p = d->p;
+    if (seed != NULL)
+        *seed = d->seed;
+    if (rng != NULL)
+        *rng = d->rng;
+    return NN_OK;
+}
+
+nn_status nn_dropout_set_rng(nn_layer *l, const nn_rng *rng)
+{
+    NN_CHECK_NULL(l);
+    NN_CHECK_NULL(rng);
+    if (!nn_is_dropout(l))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_dropout_set_rng: layer '%s' is not dropout",
+                        nn_layer_name(l));
+    /* PCG32's increment must be odd, or the generator's period collapses. */
+    if ((rng->inc & 1u) == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_dropout_set_rng: increment %llu is even",
+                        (unsigned long long)rng->inc);
+    ((dropout *)l->impl)->rng = *rng;
+    return NN_OK;
+}

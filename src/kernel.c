@@ -9,20 +9,66 @@
 /* cblas takes int sizes; larger tensors are rejected rather than truncated. */
 static int fits_int(size_t n) { return n <= (size_t)INT_MAX; }
 
+/* nn_tensor_nrows / nn_tensor_ncols without the call and, for the usual 2-D case,
+ * without the division: these run several times per kernel call, and on tiny
+ * tensors (a batch of one through the lesson's 2-2-1 net) that showed in profiles. */
+static inline size_t rows_of(const nn_tensor *t) { return t->ndim == 1 ? 1 : t->shape[0]; }
+static inline size_t cols_of(const nn_tensor *t)
+{
+    return t->ndim == 2 ? t->shape[1] : t->ndim == 1 ? t->size : t->size / t->shape[0];
+}
+
+/* Products with m n k up to this go to gemm_small instead of BLAS. Measured with
+ * `nn_bench kernels` (docs/performance.md): OpenBLAS spends 0.1-0.2 us per call
+ * before any arithmetic (argument checks, buffer allocation under a mutex, packing),
+ * which the direct loop matches at about this many multiply-adds. */
+#ifndef NN_GEMM_SMALL_MAX
+#define NN_GEMM_SMALL_MAX 512
+#endif
+
+/* C = alpha op(A) op(B) + beta C straight from the definition, each dot product
+ * accumulated in double (so at least as accurate as the BLAS path). lda, ldb: the
+ * stored row lengths. With beta == 0, C's old contents are not read. */
+static void gemm_small(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                       const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c)
+{
+    /* op(A)[i, p] = a[i * ai + p * ap], op(B)[p, j] = b[p * bp + j * bj] */
+    size_t ai = ta ? 1 : lda, ap = ta ? lda : 1;
+    size_t bp = tb ? 1 : ldb, bj = tb ? ldb : 1;
+    for (size_t i = 0; i < m; i++) {
+        for (size_t j = 0; j < n; j++) {
+            const float *ar = a + i * ai, *bc = b + j * bj;
+            double s = 0.0;
+            for (size_t p = 0; p < k; p++)
+                s += (double)ar[p * ap] * bc[p * bp];
+            double v = (double)alpha * s;
+            if (beta != 0.0f)
+                v += (double)beta * c[i * n + j];
+            c[i * n + j] = (float)v;
+        }
+    }
+}
+
 nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor *a,
                          const nn_tensor *b, float beta, nn_tensor *c)
 {
     NN_CHECK_NULL(a);
     NN_CHECK_NULL(b);
     NN_CHECK_NULL(c);
-    size_t ar = nn_tensor_nrows(a), ac = nn_tensor_ncols(a);
-    size_t br = nn_tensor_nrows(b), bc = nn_tensor_ncols(b);
+    size_t ar = rows_of(a), ac = cols_of(a);
+    size_t br = rows_of(b), bc = cols_of(b);
     size_t m = ta == NN_TRANS ? ac : ar, k = ta == NN_TRANS ? ar : ac;
     size_t kb = tb == NN_TRANS ? bc : br, n = tb == NN_TRANS ? br : bc;
-    if (k != kb || nn_tensor_nrows(c) != m || nn_tensor_ncols(c) != n)
+    if (k != kb || rows_of(c) != m || cols_of(c) != n)
         return nn_error(NN_ERR_SHAPE,
                         "nn_kernel_gemm: op(A) is (%zu, %zu), op(B) is (%zu, %zu), C is (%zu, %zu)",
-                        m, k, kb, n, nn_tensor_nrows(c), nn_tensor_ncols(c));
+                        m, k, kb, n, rows_of(c), cols_of(c));
+    if (m <= NN_GEMM_SMALL_MAX && n <= NN_GEMM_SMALL_MAX && k <= NN_GEMM_SMALL_MAX &&
+        m * n * k <= NN_GEMM_SMALL_MAX) {
+        gemm_small(ta == NN_TRANS, tb == NN_TRANS, m, n, k, alpha, a->data, ac, b->data, bc, beta,
+                   c->data);
+        return NN_OK;
+    }
     if (!fits_int(m) || !fits_int(n) || !fits_int(k) || !fits_int(ac) || !fits_int(bc))
         return nn_error(NN_ERR_SHAPE, "nn_kernel_gemm: a dimension exceeds INT_MAX");
     cblas_sgemm(CblasRowMajor, ta == NN_TRANS ? CblasTrans : CblasNoTrans,
@@ -31,12 +77,118 @@ nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor 
     return NN_OK;
 }
 
+/* ---- the dense layer's products, fused for tiny sizes ------------------------------- */
+
+/* x: (B, in), w: (out, in), y: (B, out); b: out elements or NULL. */
+static nn_status check_linear(const char *fn, const nn_tensor *x, const nn_tensor *w,
+                              const nn_tensor *b, const nn_tensor *y)
+{
+    size_t bs = rows_of(x), in = cols_of(x), out = rows_of(w);
+    if (cols_of(w) != in || rows_of(y) != bs || cols_of(y) != out || (b != NULL && b->size != out))
+        return nn_error(NN_ERR_SHAPE,
+                        "%s: x is (%zu, %zu), W is (%zu, %zu), b has %zu elements, y is (%zu, %zu)",
+                        fn, bs, in, out, cols_of(w), b != NULL ? b->size : 0, rows_of(y),
+                        cols_of(y));
+    return NN_OK;
+}
+
+/* 1 when every product of a dense layer of these sizes is small enough for the direct
+ * loops (the same bound as gemm_small, per product). */
+static int linear_is_small(size_t bs, size_t in, size_t out)
+{
+    return bs <= NN_GEMM_SMALL_MAX && in <= NN_GEMM_SMALL_MAX && out <= NN_GEMM_SMALL_MAX &&
+           bs * in * out <= NN_GEMM_SMALL_MAX;
+}
+
+nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tensor *b, nn_tensor *y)
+{
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(w);
+    NN_CHECK_NULL(y);
+    nn_status st = check_linear(__func__, x, w, b, y);
+    if (st != NN_OK)
+        return st;
+    size_t bs = rows_of(x), in = cols_of(x), out = rows_of(w);
+    if (!linear_is_small(bs, in, out)) {
+        /* Broadcast the bias into y, then let one gemm accumulate x W^T onto it. */
+        if (b != NULL)
+            st = nn_kernel_set_rows(y, b);
+        if (st == NN_OK)
+            st = nn_kernel_gemm(NN_NO_TRANS, NN_TRANS, 1.0f, x, w, b != NULL ? 1.0f : 0.0f, y);
+        return st;
+    }
+    const float *xd = x->data, *wd = w->data, *bd = b != NULL ? b->data : NULL;
+    float *yd = y->data;
+    for (size_t i = 0; i < bs; i++)
+        for (size_t j = 0; j < out; j++) {
+            double s = bd != NULL ? bd[j] : 0.0;
+            for (size_t p = 0; p < in; p++)
+                s += (double)xd[i * in + p] * wd[j * in + p];
+            yd[i * out + j] = (float)s;
+        }
+    return NN_OK;
+}
+
+nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, const nn_tensor *dy,
+                                    nn_tensor *dw, nn_tensor *db, nn_tensor *dx)
+{
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(w);
+    NN_CHECK_NULL(dy);
+    NN_CHECK_NULL(dw);
+    nn_status st = check_linear(__func__, x, w, db, dy);
+    size_t bs = rows_of(x), in = cols_of(x), out = rows_of(w);
+    if (st == NN_OK && dw->size != out * in)
+        st = nn_error(NN_ERR_SHAPE, "%s: dW has %zu elements, W has %zu", __func__, dw->size,
+                      out * in);
+    if (st == NN_OK && dx != NULL && (rows_of(dx) != bs || cols_of(dx) != in))
+        st = nn_error(NN_ERR_SHAPE, "%s: dx is (%zu, %zu), x is (%zu, %zu)", __func__, rows_of(dx),
+                      cols_of(dx), bs, in);
+    if (st != NN_OK)
+        return st;
+    if (!linear_is_small(bs, in, out)) {
+        nn_tensor dwm = nn_tensor_view2d(dw->data, out, in);
+        st = nn_kernel_gemm(NN_TRANS, NN_NO_TRANS, 1.0f, dy, x, 1.0f, &dwm);
+        if (st == NN_OK && db != NULL)
+            st = nn_kernel_colsum(dy, 1.0f, db);
+        if (st == NN_OK && dx != NULL)
+            st = nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, dy, w, 0.0f, dx);
+        return st;
+    }
+    const float *xd = x->data, *wd = w->data, *gd = dy->data;
+    float *dwd = dw->data;
+    for (size_t j = 0; j < out; j++) {
+        /* dW[j, :] += sum_i dy[i, j] x[i, :]; db[j] += sum_i dy[i, j] */
+        for (size_t p = 0; p < in; p++) {
+            double s = 0.0;
+            for (size_t i = 0; i < bs; i++)
+                s += (double)gd[i * out + j] * xd[i * in + p];
+            dwd[j * in + p] = (float)(dwd[j * in + p] + s);
+        }
+        if (db != NULL) {
+            double s = 0.0;
+            for (size_t i = 0; i < bs; i++)
+                s += gd[i * out + j];
+            db->data[j] = (float)(db->data[j] + s);
+        }
+    }
+    if (dx != NULL) /* dx[i, :] = sum_j dy[i, j] W[j, :] */
+        for (size_t i = 0; i < bs; i++)
+            for (size_t p = 0; p < in; p++) {
+                double s = 0.0;
+                for (size_t j = 0; j < out; j++)
+                    s += (double)gd[i * out + j] * wd[j * in + p];
+                dx->data[i * in + p] = (float)s;
+            }
+    return NN_OK;
+}
+
 /* Checks that v has as many elements as x has columns. */
 static nn_status check_rowvec(const char *fn, const nn_tensor *x, const nn_tensor *v)
 {
-    if (v->size != nn_tensor_ncols(x))
+    if (v->size != cols_of(x))
         return nn_error(NN_ERR_SHAPE, "%s: vector has %zu elements, matrix has %zu columns", fn,
-                        v->size, nn_tensor_ncols(x));
+                        v->size, cols_of(x));
     return NN_OK;
 }
 
@@ -47,7 +199,7 @@ nn_status nn_kernel_add_rowvec(nn_tensor *x, const nn_tensor *v)
     nn_status st = check_rowvec(__func__, x, v);
     if (st != NN_OK)
         return st;
-    size_t rows = nn_tensor_nrows(x), cols = v->size;
+    size_t rows = rows_of(x), cols = v->size;
     for (size_t i = 0; i < rows; i++) {
         float *xi = x->data + i * cols;
         for (size_t j = 0; j < cols; j++)
@@ -63,7 +215,7 @@ nn_status nn_kernel_set_rows(nn_tensor *x, const nn_tensor *v)
     nn_status st = check_rowvec(__func__, x, v);
     if (st != NN_OK)
         return st;
-    size_t rows = nn_tensor_nrows(x), cols = v->size;
+    size_t rows = rows_of(x), cols = v->size;
     for (size_t i = 0; i < rows; i++) {
         float *xi = x->data + i * cols;
         for (size_t j = 0; j < cols; j++)
@@ -79,7 +231,7 @@ nn_status nn_kernel_colsum(const nn_tensor *x, float beta, nn_tensor *out)
     nn_status st = check_rowvec(__func__, x, out);
     if (st != NN_OK)
         return st;
-    size_t rows = nn_tensor_nrows(x), cols = out->size;
+    size_t rows = rows_of(x), cols = out->size;
     /* Row by row keeps the walk over x sequential and vectorisable; the float sum
      * over a batch is as accurate as the gemm that produced the other gradients. */
     for (size_t j = 0; j < cols; j++)

@@ -118,6 +118,11 @@ nn_loss *nn_net_loss(nn_net *net) { return net != NULL ? net->loss : NULL; }
 
 nn_optim *nn_net_optim(nn_net *net) { return net != NULL ? net->optim : NULL; }
 
+size_t nn_net_target_width(const nn_net *net)
+{
+    return net != NULL && net->loss != NULL ? net->target_width : 0;
+}
+
 float *nn_net_params(nn_net *net, size_t *count)
 {
     if (count != NULL)

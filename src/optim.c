@@ -787,3 +787,105 @@ nn_status nn_clip_grad_norm(nn_tensor *grads, size_t n, double max_norm, double 
     }
     return NN_OK;
 }
+
+/* ---- introspection ------------------------------------------------------------------ */
+
+/* o's private state when o is one of the built-in optimizers (matched by table), else NULL. */
+static builtin *builtin_of(const nn_optim *o)
+{
+    if (o->ops == &sgd_ops || o->ops == &adam_ops || o->ops == &adamw_ops ||
+        o->ops == &rmsprop_ops || o->ops == &adagrad_ops)
+        return o->impl;
+    return NULL;
+}
+
+/* The built-in state of o when it is of the given kind (either Adam kind for ADAM). */
+static nn_status builtin_as(const char *fn, const nn_optim *o, nn_optim_kind kind, builtin **out)
+{
+    builtin *b = builtin_of(o);
+    int match = b != NULL && (b->kind == kind || (kind == NN_OPTIM_ADAM && b->kind == NN_OPTIM_ADAMW));
+    if (!match)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: optimizer '%s' is not %s", fn, o->ops->name,
+                        nn_optim_kind_name(kind));
+    *out = b;
+    return NN_OK;
+}
+
+nn_status nn_optim_get_kind(const nn_optim *o, nn_optim_kind *kind)
+{
+    NN_CHECK_NULL(o);
+    NN_CHECK_NULL(kind);
+    const builtin *b = builtin_of(o);
+    if (b == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_optim_get_kind: optimizer '%s' is not one of nn's own",
+                        o->ops->name);
+    *kind = b->kind;
+    return NN_OK;
+}
+
+nn_status nn_optim_get_sgd_params(const nn_optim *o, nn_sgd_params *p)
+{
+    NN_CHECK_NULL(o);
+    NN_CHECK_NULL(p);
+    builtin *b = NULL;
+    nn_status st = builtin_as(__func__, o, NN_OPTIM_SGD, &b);
+    if (st == NN_OK)
+        *p = b->p.sgd;
+    return st;
+}
+
+nn_status nn_optim_get_adam_params(const nn_optim *o, nn_adam_params *p)
+{
+    NN_CHECK_NULL(o);
+    NN_CHECK_NULL(p);
+    builtin *b = NULL;
+    nn_status st = builtin_as(__func__, o, NN_OPTIM_ADAM, &b);
+    if (st == NN_OK)
+        *p = b->p.adam;
+    return st;
+}
+
+nn_status nn_optim_get_rmsprop_params(const nn_optim *o, nn_rmsprop_params *p)
+{
+    NN_CHECK_NULL(o);
+    NN_CHECK_NULL(p);
+    builtin *b = NULL;
+    nn_status st = builtin_as(__func__, o, NN_OPTIM_RMSPROP, &b);
+    if (st == NN_OK)
+        *p = b->p.rmsprop;
+    return st;
+}
+
+nn_status nn_optim_get_adagrad_params(const nn_optim *o, nn_adagrad_params *p)
+{
+    NN_CHECK_NULL(o);
+    NN_CHECK_NULL(p);
+    builtin *b = NULL;
+    nn_status st = builtin_as(__func__, o, NN_OPTIM_ADAGRAD, &b);
+    if (st == NN_OK)
+        *p = b->p.adagrad;
+    return st;
+}
+
+nn_status nn_optim_get_state_step(const nn_optim *o, uint64_t *t)
+{
+    NN_CHECK_NULL(o);
+    NN_CHECK_NULL(t);
+    const builtin *b = builtin_of(o);
+    if (b == NULL)
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "nn_optim_get_state_step: optimizer '%s' is not one of nn's own", o->ops->name);
+    *t = b->t;
+    return NN_OK;
+}
+
+nn_status nn_optim_set_state_step(nn_optim *o, uint64_t t)
+{
+    NN_CHECK_NULL(o);
+    builtin *b = builtin_of(o);
+    if (b == NULL)
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "nn_optim_set_state_step: optimizer '%s' is not one of nn's own", o->ops->name);
+    b->t = t;
+    return NN_OK;
+}

@@ -103,7 +103,18 @@ nn_status nn_tensor_rows(const nn_tensor *t, size_t first, size_t count, nn_tens
 
 size_t nn_tensor_nrows(const nn_tensor *t) { return t->ndim == 1 ? 1 : t->shape[0]; }
 
-size_t nn_tensor_ncols(const nn_tensor *t) { return t->ndim == 1 ? t->size : t->size / t->shape[0]; }
+size_t nn_tensor_ncols(const nn_tensor *t)
+{
+    if (t->ndim == 1)
+        return t->size;
+    if (t->shape[0] == 0) { /* size is 0 too: the columns are the product of the other dims */
+        size_t c = 1;
+        for (int d = 1; d < t->ndim; d++)
+            c *= t->shape[d];
+        return c;
+    }
+    return t->size / t->shape[0];
+}
 
 int nn_tensor_same_shape(const nn_tensor *a, const nn_tensor *b)
 {

@@ -58,6 +58,136 @@ static void test_gemm_all_transposes(void **state)
         }
 }
 
+/* Both gemm paths, the direct loop for tiny products and BLAS above it (kernel.c
+ * switches at m n k = 512), for every transpose, against the definition in double. */
+static void test_gemm_both_paths(void **state)
+{
+    (void)state;
+    /* 1x2x2 (the 2-2-1 net's), 8x8x8 (the switch), 9x7x11 and 33x17x20 (BLAS). */
+    const size_t sizes[][3] = {{1, 2, 2}, {2, 1, 3}, {8, 8, 8}, {9, 7, 11}, {33, 17, 20}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b);
+        float *c = malloc(m * n * sizeof *c), *c0 = malloc(m * n * sizeof *c0);
+        double *ref = malloc(m * n * sizeof *ref);
+        assert_non_null(a), assert_non_null(b), assert_non_null(c), assert_non_null(c0);
+        assert_non_null(ref);
+        fill_pattern(a, m * k, (unsigned)s + 1);
+        fill_pattern(b, k * n, (unsigned)s + 2);
+        fill_pattern(c0, m * n, (unsigned)s + 3);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int beta = 0; beta < 2; beta++) {
+                    nn_tensor at = ta ? nn_tensor_view2d(a, k, m) : nn_tensor_view2d(a, m, k);
+                    nn_tensor bt = tb ? nn_tensor_view2d(b, n, k) : nn_tensor_view2d(b, k, n);
+                    nn_tensor ct = nn_tensor_view2d(c, m, n);
+                    memcpy(c, c0, m * n * sizeof *c);
+                    if (beta == 0)
+                        for (size_t i = 0; i < m * n; i++)
+                            c[i] = NAN; /* beta 0 must not read C */
+                    assert_ok(nn_kernel_gemm(ta ? NN_TRANS : NN_NO_TRANS, tb ? NN_TRANS : NN_NO_TRANS,
+                                             -0.75f, &at, &bt, beta ? 2.0f : 0.0f, &ct));
+                    naive_gemm(ta, tb, m, n, k, -0.75, a, b, beta ? 2.0 : 0.0, c0, ref);
+                    assert_all_close(c, ref, m * n, 1e-5, 1e-5);
+                }
+        free(a), free(b), free(c), free(c0), free(ref);
+    }
+}
+
+/* nn_kernel_linear and nn_kernel_linear_backward against the definitions, at a tiny
+ * size (direct loops) and a BLAS size, with and without bias, db and dx. */
+static void test_linear_kernels(void **state)
+{
+    (void)state;
+    const size_t sizes[][3] = {{1, 2, 2}, {4, 2, 1}, {16, 12, 9}}; /* B, in, out */
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t bs = sizes[s][0], in = sizes[s][1], out = sizes[s][2];
+        float x[16 * 12], w[9 * 12], b[9], y[16 * 9], dy[16 * 9], dw[9 * 12], db[9], dx[16 * 12];
+        double ref[16 * 12];
+        fill_pattern(x, bs * in, 1);
+        fill_pattern(w, out * in, 2);
+        fill_pattern(b, out, 3);
+        fill_pattern(dy, bs * out, 4);
+        nn_tensor xt = nn_tensor_view2d(x, bs, in), wt = nn_tensor_view2d(w, out, in);
+        nn_tensor bt = nn_tensor_view1d(b, out), yt = nn_tensor_view2d(y, bs, out);
+        nn_tensor dyt = nn_tensor_view2d(dy, bs, out), dwt = nn_tensor_view2d(dw, out, in);
+        nn_tensor dbt = nn_tensor_view1d(db, out), dxt = nn_tensor_view2d(dx, bs, in);
+
+        /* y = x W^T + b, and without bias. */
+        for (int with_b = 0; with_b < 2; with_b++) {
+            assert_ok(nn_kernel_linear(&xt, &wt, with_b ? &bt : NULL, &yt));
+            for (size_t i = 0; i < bs; i++)
+                for (size_t j = 0; j < out; j++) {
+                    double v = with_b ? b[j] : 0.0;
+                    for (size_t p = 0; p < in; p++)
+                        v += (double)x[i * in + p] * w[j * in + p];
+                    ref[i * out + j] = v;
+                }
+            assert_all_close(y, ref, bs * out, 1e-5, 1e-6);
+        }
+
+        /* dW and db accumulate onto what they hold; dx is overwritten. */
+        fill_pattern(dw, out * in, 5);
+        fill_pattern(db, out, 6);
+        for (size_t i = 0; i < bs * in; i++)
+            dx[i] = NAN;
+        float dw0[9 * 12], db0[9];
+        memcpy(dw0, dw, sizeof dw0);
+        memcpy(db0, db, sizeof db0);
+        assert_ok(nn_kernel_linear_backward(&xt, &wt, &dyt, &dwt, &dbt, &dxt));
+        for (size_t j = 0; j < out; j++)
+            for (size_t p = 0; p < in; p++) {
+                double v = dw0[j * in + p];
+                for (size_t i = 0; i < bs; i++)
+                    v += (double)dy[i * out + j] * x[i * in + p];
+                ref[j * in + p] = v;
+            }
+        assert_all_close(dw, ref, out * in, 1e-5, 1e-6);
+        for (size_t j = 0; j < out; j++) {
+            double v = db0[j];
+            for (size_t i = 0; i < bs; i++)
+                v += dy[i * out + j];
+            ref[j] = v;
+        }
+        assert_all_close(db, ref, out, 1e-5, 1e-6);
+        for (size_t i = 0; i < bs; i++)
+            for (size_t p = 0; p < in; p++) {
+                double v = 0.0;
+                for (size_t j = 0; j < out; j++)
+                    v += (double)dy[i * out + j] * w[j * in + p];
+                ref[i * in + p] = v;
+            }
+        assert_all_close(dx, ref, bs * in, 1e-5, 1e-6);
+
+        /* NULL db and dx are skipped: db and dx keep their contents. */
+        memcpy(db0, db, sizeof db0);
+        float dx0[16 * 12];
+        memcpy(dx0, dx, sizeof dx0);
+        assert_ok(nn_kernel_linear_backward(&xt, &wt, &dyt, &dwt, NULL, NULL));
+        assert_memory_equal(db, db0, out * sizeof(float));
+        assert_memory_equal(dx, dx0, bs * in * sizeof(float));
+    }
+
+    /* Shape errors name the sizes. */
+    float z[64] = {0};
+    nn_tensor x23 = nn_tensor_view2d(z, 2, 3), w43 = nn_tensor_view2d(z, 4, 3);
+    nn_tensor w42 = nn_tensor_view2d(z, 4, 2), y24 = nn_tensor_view2d(z, 2, 4);
+    nn_tensor y25 = nn_tensor_view2d(z, 2, 5), b3 = nn_tensor_view1d(z, 3);
+    nn_tensor d23 = nn_tensor_view2d(z, 2, 3), d22 = nn_tensor_view2d(z, 2, 2);
+    nn_tensor dw43 = nn_tensor_view2d(z, 4, 3), dw42 = nn_tensor_view2d(z, 4, 2);
+    assert_ok(nn_kernel_linear(&x23, &w43, NULL, &y24));
+    assert_error(nn_kernel_linear(&x23, &w42, NULL, &y24), NN_ERR_SHAPE, "(2, 3)", "(4, 2)");
+    assert_error(nn_kernel_linear(&x23, &w43, NULL, &y25), NN_ERR_SHAPE, "(2, 5)");
+    assert_error(nn_kernel_linear(&x23, &w43, &b3, &y24), NN_ERR_SHAPE, "3 elements");
+    assert_status(nn_kernel_linear(NULL, &w43, NULL, &y24), NN_ERR_NULL_ARG);
+    assert_ok(nn_kernel_linear_backward(&x23, &w43, &y24, &dw43, NULL, &d23));
+    assert_error(nn_kernel_linear_backward(&x23, &w43, &y24, &dw42, NULL, NULL), NN_ERR_SHAPE,
+                 "8 elements", "12");
+    assert_error(nn_kernel_linear_backward(&x23, &w43, &y24, &dw43, NULL, &d22), NN_ERR_SHAPE,
+                 "(2, 2)");
+    assert_status(nn_kernel_linear_backward(&x23, &w43, &y24, NULL, NULL, NULL), NN_ERR_NULL_ARG);
+}
+
 static void test_gemm_exact_small(void **state)
 {
     (void)state;
@@ -273,6 +403,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_all_transposes),
+        cmocka_unit_test(test_gemm_both_paths),
+        cmocka_unit_test(test_linear_kernels),
         cmocka_unit_test(test_gemm_exact_small),
         cmocka_unit_test(test_gemm_errors),
         cmocka_unit_test(test_rowvec_kernels),

@@ -241,8 +241,10 @@ static void test_set_loss(void **state)
     assert_null(nn_net_loss(net));
     assert_status(nn_net_set_loss(net, NULL, 2), NN_ERR_NULL_ARG);
     assert_status(nn_net_set_loss(NULL, mse, 2), NN_ERR_NULL_ARG);
+    assert_int_equal(nn_net_target_width(net), 0); /* no loss yet */
     assert_ok(nn_net_set_loss(net, mse, 2)); /* the rejected loss was still ours */
     assert_ptr_equal(nn_net_loss(net), mse);
+    assert_int_equal(nn_net_target_width(net), 2);
 
     /* Replacing a loss frees the old one; a rejected replacement keeps the old. */
     counted_loss_freed = 0;

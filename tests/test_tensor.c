@@ -145,6 +145,10 @@ static void test_views(void **state)
     /* A 1-D tensor of n is a (1, n) matrix. */
     assert_int_equal(nn_tensor_nrows(&w), 1);
     assert_int_equal(nn_tensor_ncols(&w), 12);
+    /* A matrix with no rows still has its columns (and no division by zero). */
+    nn_tensor empty = nn_tensor_view2d(data, 0, 5);
+    assert_int_equal(nn_tensor_nrows(&empty), 0);
+    assert_int_equal(nn_tensor_ncols(&empty), 5);
 
     /* A view writes through to the caller's memory. */
     nn_tensor_set2d(&v, 1, 3, -5.0f);

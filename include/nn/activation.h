@@ -118,6 +118,15 @@ const char *nn_activation_name(nn_activation_kind kind);
  * the message names it). *kind is unchanged on error. */
 nn_status nn_activation_kind_from_name(const char *name, nn_activation_kind *kind);
 
+/* The kind and parameters of an activation layer, for saving it: *param is
+ * leaky_relu's negative_slope, elu's alpha or softplus's beta, *param2 softplus's
+ * threshold, each the float32 value in use widened to double (0 where the kind has
+ * none); passing them back to nn_activation_new_param / nn_softplus_new gives the
+ * same layer. Any output may be NULL. Errors: NN_ERR_NULL_ARG (l),
+ * NN_ERR_INVALID_ARG (l is not an activation layer). */
+nn_status nn_activation_get(const nn_layer *l, nn_activation_kind *kind, double *param,
+                            double *param2);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,6 +36,10 @@ nn_tensor *nn_dense_bias(nn_layer *l);
 /* 1 if l is a dense layer. */
 int nn_is_dense(const nn_layer *l);
 
+/* The settings l was made with (units and both initialisers), for saving it.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (l is not a dense layer). */
+nn_status nn_dense_get_params(const nn_layer *l, nn_dense_params *params);
+
 #ifdef __cplusplus
 }
 #endif

@@ -48,6 +48,18 @@ nn_status nn_dropout_new(double p, uint64_t seed, nn_layer **out);
 /* 1 if l is a dropout layer. */
 int nn_is_dropout(const nn_layer *l);
 
+/* The drop probability and seed l was made with and its generator as it is now
+ * (advanced by every training forward so far), for saving the layer. Any output
+ * pointer may be NULL. Errors: NN_ERR_NULL_ARG (l), NN_ERR_INVALID_ARG (l is not a
+ * dropout layer). */
+nn_status nn_dropout_get(const nn_layer *l, double *p, uint64_t *seed, nn_rng *rng);
+
+/* Replaces the layer's generator state, so that a layer restored from a file draws
+ * the masks the saved one would have drawn next. rng->inc must be odd (as
+ * nn_rng_seed makes it). Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (not a dropout
+ * layer, even inc). */
+nn_status nn_dropout_set_rng(nn_layer *l, const nn_rng *rng);
+
 #ifdef __cplusplus
 }
 #endif

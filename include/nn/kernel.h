@@ -20,12 +20,31 @@ typedef enum nn_trans {
     NN_TRANS = 1
 } nn_trans;
 
-/* C = alpha * op(A) op(B) + beta * C, through cblas_sgemm.
+/* C = alpha * op(A) op(B) + beta * C.
  * op(A): (M, K), op(B): (K, N), C: (M, N). With beta == 0, C's old contents
- * are ignored (NaN in C does not propagate).
+ * are ignored (NaN in C does not propagate). Products with M N K up to 512 are
+ * computed by a direct loop (dot products in double), larger ones by cblas_sgemm:
+ * below that size a BLAS call costs more than the arithmetic. Either way the
+ * result depends only on the operands and, for BLAS, the thread count.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
 nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor *a,
                          const nn_tensor *b, float beta, nn_tensor *c);
+
+/* The dense layer's forward in one call: y = x W^T + b (b broadcast over the rows).
+ * x: (B, in), w: (out, in), b: out elements or NULL (no bias), y: (B, out), y not
+ * overlapping the inputs. Equal to nn_kernel_set_rows then nn_kernel_gemm with
+ * beta 1, which is what runs for large sizes; for tiny ones (a batch of one through
+ * a 2-2-1 net) one direct loop replaces both calls. Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tensor *b,
+                           nn_tensor *y);
+
+/* The dense layer's backward in one call, given dy: (B, out):
+ *   dw += dy^T x   dw: out * in elements, (out, in) row-major
+ *   db += colsum(dy)   db: out elements, or NULL to skip
+ *   dx  = dy w     dx: (B, in), or NULL to skip
+ * x: (B, in), w: (out, in). Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, const nn_tensor *dy,
+                                    nn_tensor *dw, nn_tensor *db, nn_tensor *dx);
 
 /* x[i, :] += v for every row i: x: (B, n), v: n elements (bias broadcast). */
 nn_status nn_kernel_add_rowvec(nn_tensor *x, const nn_tensor *v);
@@ -61,9 +80,16 @@ double nn_kernel_dot(const nn_tensor *x, const nn_tensor *y);
 /* Euclidean norm of all elements, accumulated in double. */
 double nn_kernel_norm2(const nn_tensor *x);
 
-/* Sets the number of threads BLAS uses (OpenBLAS only; ignored otherwise).
- * This is the one process-wide setting of nn. n >= 1.
- * Errors: NN_ERR_INVALID_ARG. */
+/* Sets the number of threads BLAS uses: openblas_set_num_threads with OpenBLAS;
+ * with another BLAS the call only checks n (that library's own setting, such as an
+ * environment variable, applies). This is the one process-wide setting of nn; until
+ * it is called BLAS uses its default (OpenBLAS: OPENBLAS_NUM_THREADS, else all
+ * cores). n >= 1. nn's own loops (activations, losses, optimizers, the small-product
+ * kernel) run on the calling thread.
+ * Results are deterministic for a given seed, data and thread count: OpenBLAS splits
+ * a product's rows and columns between threads, never the sum over k, so every
+ * element is computed in the same order on every run. Different thread counts may
+ * differ in the last bits. Errors: NN_ERR_INVALID_ARG (n < 1). */
 nn_status nn_set_num_threads(int n);
 
 /* The number of BLAS threads in use (1 when it cannot be queried). */

@@ -200,6 +200,14 @@ nn_status nn_loss_kind_from_name(const char *name, nn_loss_kind *kind);
  * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (unknown kind), NN_ERR_NOMEM. */
 nn_status nn_loss_new_by_kind(nn_loss_kind kind, nn_loss **out);
 
+/* The kind of a built-in loss (matched by its ops table).
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (a loss defined outside nn). */
+nn_status nn_loss_get_kind(const nn_loss *loss, nn_loss_kind *kind);
+
+/* The parameter of a built-in loss that has one: Huber's delta, smooth L1's beta.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (any other loss). */
+nn_status nn_loss_get_param(const nn_loss *loss, double *value);
+
 #ifdef __cplusplus
 }
 #endif

@@ -74,6 +74,7 @@ size_t nn_net_layer_count(const nn_net *net);
 nn_layer *nn_net_layer(nn_net *net, size_t i); /* NULL if i is out of range */
 nn_loss *nn_net_loss(nn_net *net);             /* NULL if none set */
 nn_optim *nn_net_optim(nn_net *net);           /* NULL if none set */
+size_t nn_net_target_width(const nn_net *net); /* as given to nn_net_set_loss; 0 if no loss */
 
 /* The flat parameter and gradient blocks: *count scalars, layer by layer,
  * each layer's params[0], params[1], ... in order. Borrowed; valid until the next

@@ -23,5 +23,14 @@
 #include "nn/schedule.h"
 #include "nn/metrics.h"
 #include "nn/net.h"
+#include "nn/scaler.h"
+#include "nn/dataset.h"
+#include "nn/csv.h"
+#include "nn/idx.h"
+#include "nn/evaluate.h"
+#include "nn/settings.h"
+#include "nn/registry.h"
+#include "nn/model.h"
+#include "nn/spec.h"
 
 #endif /* NN_NN_H */

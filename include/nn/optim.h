@@ -269,6 +269,28 @@ nn_status nn_optim_new_by_kind(nn_optim_kind kind, double lr, nn_optim **out);
  * set). */
 nn_status nn_clip_grad_norm(nn_tensor *grads, size_t n, double max_norm, double *total_norm);
 
+/* ---- introspection of the built-in optimizers (model files) ------------------------ */
+
+/* The kind of a built-in optimizer. Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (an
+ * optimizer defined outside nn). */
+nn_status nn_optim_get_kind(const nn_optim *o, nn_optim_kind *kind);
+
+/* The hyper-parameters a built-in optimizer was made with. p->lr is the rate given
+ * at construction; the rate in use is o->lr. nn_optim_get_adam_params serves Adam
+ * and AdamW. Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (o is not of that kind). */
+nn_status nn_optim_get_sgd_params(const nn_optim *o, nn_sgd_params *p);
+nn_status nn_optim_get_adam_params(const nn_optim *o, nn_adam_params *p);
+nn_status nn_optim_get_rmsprop_params(const nn_optim *o, nn_rmsprop_params *p);
+nn_status nn_optim_get_adagrad_params(const nn_optim *o, nn_adagrad_params *p);
+
+/* torch's state['step'] of a built-in optimizer: the steps since the last setup,
+ * which bias corrections, Adagrad's lr_decay and SGD's first momentum step use.
+ * Setting it (after nn_optim_setup, with the state buffers written through
+ * nn_optim_state) restores a saved optimizer exactly; a later setup resets it to 0.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (not a built-in optimizer). */
+nn_status nn_optim_get_state_step(const nn_optim *o, uint64_t *t);
+nn_status nn_optim_set_state_step(nn_optim *o, uint64_t t);
+
 #ifdef __cplusplus
 }
 #endif
