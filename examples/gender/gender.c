@@ -17,6 +17,8 @@
 
 #include <nn/nn.h>
 
+#include "gender_nn.h" /* static const char gender_nn[]: the text of gender.nn */
+
 /* Example code may stop at the first error; library code never does. */
 #define CHECK(call)                                                                            \
     do {                                                                                       \
@@ -229,25 +231,26 @@ int main(int argc, char **argv)
     if (!quiet)
         lesson_walkthrough();
 
-    /* The lesson's network: weights and biases from N(0, 1), MSE, SGD with lr 0.1,
-     * 1000 epochs of one update per sample in data set order. */
+    /* The lesson's network, as examples/gender/gender.nn describes it (compiled in):
+     * dense 2 + sigmoid, dense 1 + sigmoid, weights and biases from N(0, 1), MSE, SGD
+     * with lr 0.1, 1000 epochs of one update per sample in data set order. */
     printf("== 5. Training the 2-2-1 network (seed %llu)\n", seed);
-    static const size_t widths[] = {2, 1};
+    nn_spec *spec;
+    nn_spec_error err;
+    if (nn_spec_parse(gender_nn, "gender.nn", NULL, &spec, &err) != NN_OK) {
+        fprintf(stderr, "nn_gender: %s:%zu:%zu: %s\n", err.source, err.line, err.column, err.message);
+        return 1;
+    }
+    nn_train_settings train = nn_spec_training(spec);
     nn_rng rng;
     nn_rng_seed(&rng, seed, 0);
-    nn_net *net = sigmoid_net(2, widths, 2, nn_init_normal(0.0, 1.0), &rng);
-    nn_loss *mse;
-    nn_optim *sgd;
-    CHECK(nn_loss_mse_new(&mse));
-    CHECK(nn_net_set_loss(net, mse, 1));
-    CHECK(nn_optim_sgd_new(0.1, &sgd));
-    CHECK(nn_net_set_optim(net, sgd));
+    nn_net *net;
+    CHECK(nn_spec_build(spec, &rng, &net));
+    nn_spec_free(spec);
 
     nn_tensor x = nn_tensor_view2d(&train_x[0][0], 4, 2), y = nn_tensor_view2d(&train_y[0][0], 4, 1);
     progress prog = {&x, &y};
-    nn_fit_params fp = nn_fit_default_params();
-    fp.epochs = 1000;
-    fp.batch_size = 1;
+    nn_fit_params fp = nn_train_fit_params(&train, NULL); /* the spec says: no shuffling */
     fp.progress = NN_PROGRESS_OFF; /* the lesson's own loss lines instead */
     fp.on_epoch = quiet ? NULL : print_progress;
     fp.user = &prog;

@@ -19,6 +19,8 @@
 
 #include <nn/nn.h>
 
+#include "gender_nn.h" /* static const char gender_nn[]: the text of gender.nn */
+
 #define CHECK(call)                                                                                \
     do {                                                                                           \
         nn_status st_ = (call);                                                                    \
@@ -78,30 +80,20 @@ int main(int argc, char **argv)
         }
     }
 
-    /* The network of gender.c: dense 2 + sigmoid, dense 1 + sigmoid, every weight and
-     * bias from N(0, 1), drawn layer by layer from one generator. */
+    /* The network of gender.c, from the same compiled-in gender.nn. */
+    nn_spec *spec;
+    nn_spec_error err;
+    if (nn_spec_parse(gender_nn, "gender.nn", NULL, &spec, &err) != NN_OK) {
+        fprintf(stderr, "nn_gender_grid: %s:%zu:%zu: %s\n", err.source, err.line, err.column,
+                err.message);
+        return 1;
+    }
+    nn_train_settings train = nn_spec_training(spec);
     nn_rng rng;
     nn_rng_seed(&rng, seed, 0);
     nn_net *net;
-    CHECK(nn_net_new(2, &net));
-    static const size_t widths[2] = {2, 1};
-    for (int i = 0; i < 2; i++) {
-        nn_dense_params p = nn_dense_default_params(widths[i]);
-        p.weight_init = nn_init_normal(0.0, 1.0);
-        p.bias_init = nn_init_normal(0.0, 1.0);
-        nn_layer *dense, *sigmoid;
-        CHECK(nn_dense_new(&p, &dense));
-        CHECK(nn_net_add(net, dense));
-        CHECK(nn_sigmoid_new(&sigmoid));
-        CHECK(nn_net_add(net, sigmoid));
-    }
-    CHECK(nn_net_init_params(net, &rng));
-    nn_loss *mse;
-    nn_optim *sgd;
-    CHECK(nn_loss_mse_new(&mse));
-    CHECK(nn_net_set_loss(net, mse, 1));
-    CHECK(nn_optim_sgd_new(0.1, &sgd));
-    CHECK(nn_net_set_optim(net, sgd));
+    CHECK(nn_spec_build(spec, &rng, &net));
+    nn_spec_free(spec);
 
     float xs[4][2], ys[4][1];
     for (int i = 0; i < 4; i++) {
@@ -110,9 +102,7 @@ int main(int argc, char **argv)
         ys[i][0] = labels[i];
     }
     nn_tensor x = nn_tensor_view2d(&xs[0][0], 4, 2), y = nn_tensor_view2d(&ys[0][0], 4, 1);
-    nn_fit_params fp = nn_fit_default_params();
-    fp.epochs = 1000;
-    fp.batch_size = 1;
+    nn_fit_params fp = nn_train_fit_params(&train, NULL); /* no shuffling in gender.nn */
     fp.progress = NN_PROGRESS_OFF;
     CHECK(nn_net_fit(net, &x, &y, &fp, NULL));
 
