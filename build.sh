@@ -5,6 +5,9 @@
 #                                (ARGS are passed to it)
 #   ./build.sh test              build and run the tests twice: Release with -Werror in
 #                                build/release, ASan+UBSan Debug with -Werror in build/sanitize
+#   ./build.sh fuzz [SECONDS]    build the libFuzzer targets with clang in build/fuzz and run
+#                                each for SECONDS (default 60) on the seed corpus (fuzz/run.sh);
+#                                also needs clang and libclang-rt-14-dev
 #   ./build.sh deps              only install what is missing
 #   ./build.sh help              this text
 #
@@ -66,10 +69,20 @@ missing_packages() {
     fi
 }
 
+# The fuzz targets' extra needs: clang, and libFuzzer's runtime, which Debian 12 ships in
+# libclang-rt-14-dev (not a dependency of clang). $1 "yes" adds them to the list.
+missing_fuzz_packages() {
+    [[ $1 == yes ]] || return 0
+    have clang || echo clang
+    if have dpkg; then
+        dpkg_installed libclang-rt-14-dev || echo libclang-rt-14-dev
+    fi
+}
+
 ensure_deps() {
-    local with_valgrind=$1
+    local with_valgrind=$1 with_fuzz=${2:-no}
     local missing
-    missing=$(missing_packages "$with_valgrind" | tr '\n' ' ')
+    missing=$({ missing_packages "$with_valgrind"; missing_fuzz_packages "$with_fuzz"; } | tr '\n' ' ')
     missing=${missing% }
     [[ -z $missing ]] && return 0
 
@@ -90,7 +103,7 @@ ensure_deps() {
     # shellcheck disable=SC2086 # word splitting of the package list is wanted
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
 
-    missing=$(missing_packages "$with_valgrind" | tr '\n' ' ')
+    missing=$({ missing_packages "$with_valgrind"; missing_fuzz_packages "$with_fuzz"; } | tr '\n' ' ')
     [[ -z ${missing// /} ]] || die "still missing after apt-get install: $missing"
 }
 
@@ -175,6 +188,11 @@ cmd_test() {
     printf 'build.sh test: all passed\n'
 }
 
+cmd_fuzz() {
+    ensure_deps no yes
+    exec fuzz/run.sh "$@"
+}
+
 main() {
     local cmd=${1:-help}
     [[ $# -gt 0 ]] && shift
@@ -183,6 +201,10 @@ main() {
         test)
             [[ $# -eq 0 ]] || { usage >&2; exit 2; }
             cmd_test
+            ;;
+        fuzz)
+            [[ $# -le 1 ]] || { usage >&2; exit 2; }
+            cmd_fuzz "$@"
             ;;
         deps)
             ensure_deps yes

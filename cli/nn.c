@@ -1,0 +1,1362 @@
+/* cli/nn.c - the nn command-line tool: train a network from a spec and a CSV file,
+ * evaluate it, predict with it, describe a model file.
+ *
+ *   nn train SPEC DATA.csv -o MODEL   nn eval MODEL DATA.csv
+ *   nn predict MODEL [FILE|-]         nn info MODEL
+ *
+ * docs/cli.md is the manual. Exit status: 0 success; 1 a failure at run time (a file
+ * that cannot be read or is malformed, training that fails, a column the data does
+ * not have); 2 a command line that is wrong in itself, detected before any file is
+ * read (an unknown command or option, a missing or malformed argument). Every
+ * message goes to stderr and starts with "nn: ".
+ *
+ * The tool uses only the public API (include/nn/); it is also its example of how the
+ * spec reader, the CSV loader, the scaler, nn_net_fit and the model file fit
+ * together.
+ */
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno */
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nn/nn.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* Longest CSV line the tool reads (the library's default, nn_csv_default_params). */
+#define MAX_LINE ((size_t)1 << 20)
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void
+err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nn: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* nn_last_error() without the library function's name in front ("nn_csv_load: "):
+ * the file, line and what is wrong are what a user of the tool needs. */
+static const char *lib_error(void)
+{
+    const char *m = nn_last_error();
+    if (strncmp(m, "nn_", 3) == 0) {
+        size_t n = strspn(m, "abcdefghijklmnopqrstuvwxyz_0123456789");
+        if (m[n] == ':' && m[n + 1] == ' ')
+            return m + n + 2;
+    }
+    return m;
+}
+
+/* A usage error: the message, a pointer to --help, and status 2. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int
+usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nn: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fprintf(stderr, "Try 'nn %s--help'.\n", cmd[0] ? cmd : "");
+    return EXIT_USAGE;
+}
+
+/* ---- command-line options -------------------------------------------------------------- */
+
+typedef struct opt_def {
+    const char *name; /* "--target"; "-o" for a short one */
+    int has_arg;
+    int id;
+} opt_def;
+
+typedef struct args {
+    const char *cmd; /* "train " etc., for messages */
+    int argc;
+    char **argv;
+    int i;
+    int options_done; /* after "--" */
+} args;
+
+/* The next argument: returns 1 with *id and *val (NULL without a value) for an option,
+ * 0 with *val for a positional argument, -1 at the end, or EXIT_USAGE after printing
+ * what is wrong. Options may come anywhere; "--opt=value" and "--opt value" both work;
+ * "-" alone is a positional (stdin). */
+static int next_arg(args *a, const opt_def *defs, int *id, const char **val)
+{
+    while (a->i < a->argc) {
+        const char *s = a->argv[a->i++];
+        if (a->options_done || s[0] != '-' || s[1] == '\0') {
+            *val = s;
+            return 0;
+        }
+        if (strcmp(s, "--") == 0) {
+            a->options_done = 1;
+            continue;
+        }
+        const char *eq = strncmp(s, "--", 2) == 0 ? strchr(s, '=') : NULL;
+        size_t len = eq != NULL ? (size_t)(eq - s) : strlen(s);
+        for (const opt_def *d = defs; d->name != NULL; d++) {
+            if (strlen(d->name) != len || strncmp(d->name, s, len) != 0)
+                continue;
+            *id = d->id;
+            *val = NULL;
+            if (!d->has_arg) {
+                if (eq != NULL)
+                    return -usage_error(a->cmd, "option %s takes no value", d->name);
+                return 1;
+            }
+            if (eq != NULL) {
+                *val = eq + 1;
+            } else if (a->i < a->argc) {
+                *val = a->argv[a->i++];
+            } else {
+                return -usage_error(a->cmd, "option %s needs a value", d->name);
+            }
+            return 1;
+        }
+        return -usage_error(a->cmd, "unknown option '%.*s'", (int)len, s);
+    }
+    return -1;
+}
+
+/* next_arg's usage errors come back negated so that they differ from -1. */
+#define ARG_END   (-1)
+#define ARG_ERROR (-EXIT_USAGE)
+
+static int parse_size(const char *cmd, const char *opt, const char *s, size_t min, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (s[0] == '-' || s[0] == '+' || end == s || *end != '\0' || errno != 0 || v < min ||
+        v > SIZE_MAX)
+        return usage_error(cmd, "%s needs a whole number >= %zu, got '%s'", opt, min, s);
+    *out = (size_t)v;
+    return EXIT_OK;
+}
+
+static int parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (s[0] == '-' || s[0] == '+' || end == s || *end != '\0' || errno != 0)
+        return usage_error(cmd, "%s needs a whole number from 0 to 2^64 - 1, got '%s'", opt, s);
+    *out = (uint64_t)v;
+    return EXIT_OK;
+}
+
+/* A finite decimal number, the whole of s (no hexadecimal, inf or nan). */
+static int read_number(const char *s, double *out)
+{
+    if (s[0] == '\0' || s[strspn(s, "0123456789+-.eE")] != '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                        double *out)
+{
+    double v;
+    if (!read_number(s, &v) || !(v >= lo && v <= hi))
+        return usage_error(cmd, "%s needs a number from %g to %g, got '%s'", opt, lo, hi, s);
+    *out = v;
+    return EXIT_OK;
+}
+
+/* ---- CSV first line: header detection and column names ----------------------------------- */
+
+/* Splits line (modified in place) at commas into at most max fields, with spaces,
+ * tabs and enclosing double quotes removed. Returns the number of fields, or
+ * max + 1 when there are more. */
+static size_t split_fields(char *line, char **fields, size_t max)
+{
+    size_t n = 0;
+    char *p = line;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        p += strspn(p, " \t");
+        size_t len = strlen(p);
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            p[--len] = '\0';
+        if (len >= 2 && p[0] == '"' && p[len - 1] == '"') {
+            p[len - 1] = '\0';
+            p++;
+        }
+        if (n == max)
+            return max + 1;
+        fields[n++] = p;
+        if (comma == NULL)
+            return n;
+        p = comma + 1;
+    }
+}
+
+/* What the tool knows of a data file before loading it. */
+typedef struct csv_head {
+    size_t cols;
+    char *line;   /* the first line, split: names[i] point into it */
+    char **names; /* cols entries: the header's names, or NULL without a header */
+    int header;   /* 1: the first line is a header */
+} csv_head;
+
+static void csv_head_free(csv_head *h)
+{
+    free(h->line);
+    free(h->names);
+}
+
+/* Reads the first line of path and decides whether it is a header: header_opt 1
+ * or 0 forces it; -1 detects it, a header being a first line with a field that
+ * is not a number. Returns EXIT_OK or EXIT_FAIL after a message. */
+static int csv_read_head(const char *path, int header_opt, csv_head *h)
+{
+    memset(h, 0, sizeof *h);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        err("cannot open '%s': %s", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    char *line = malloc(MAX_LINE + 2);
+    if (line == NULL) {
+        fclose(f);
+        err("out of memory");
+        return EXIT_FAIL;
+    }
+    if (fgets(line, (int)(MAX_LINE + 2), f) == NULL) {
+        int e = ferror(f);
+        fclose(f);
+        free(line);
+        if (e)
+            err("cannot read '%s': %s", path, strerror(errno));
+        else
+            err("%s: the file is empty", path);
+        return EXIT_FAIL;
+    }
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    /* Count the fields first, then split into an array of that size. */
+    size_t cols = 1;
+    for (const char *c = line; *c; c++)
+        cols += *c == ',';
+    char **fields = malloc(cols * sizeof *fields);
+    if (fields == NULL) {
+        free(line);
+        err("out of memory");
+        return EXIT_FAIL;
+    }
+    split_fields(line, fields, cols);
+    int header = header_opt;
+    if (header < 0) {
+        header = 0;
+        for (size_t i = 0; i < cols; i++) {
+            double v;
+            if (!read_number(fields[i], &v))
+                header = 1;
+        }
+    }
+    h->cols = cols;
+    h->line = line;
+    h->header = header;
+    if (header) {
+        h->names = fields;
+    } else {
+        free(fields);
+    }
+    return EXIT_OK;
+}
+
+/* Resolves a --target or --inputs list ("2", "gender", "y1,y2", "0,3") to column
+ * indices: a whole number is an index, anything else a name from the header.
+ * *out (allocated, *n entries) is the caller's. Returns EXIT_OK, or EXIT_FAIL after
+ * a message (a name without a header, an unknown name, an index past the last column). */
+static int resolve_columns(const char *opt, const char *list, const csv_head *h, const char *path,
+                           size_t **out, size_t *n)
+{
+    char *copy = strdup(list);
+    size_t max = 1;
+    for (const char *c = list; *c; c++)
+        max += *c == ',';
+    char **items = malloc(max * sizeof *items);
+    size_t *cols = malloc(max * sizeof *cols);
+    if (copy == NULL || items == NULL || cols == NULL) {
+        free(copy);
+        free(items);
+        free(cols);
+        err("out of memory");
+        return EXIT_FAIL;
+    }
+    size_t count = split_fields(copy, items, max);
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < count && rc == EXIT_OK; i++) {
+        const char *it = items[i];
+        if (it[0] != '\0' && it[strspn(it, "0123456789")] == '\0') {
+            errno = 0;
+            unsigned long long v = strtoull(it, NULL, 10);
+            if (errno != 0 || v >= h->cols) {
+                err("%s %s: %s has %zu columns (0 to %zu)", opt, it, path, h->cols, h->cols - 1);
+                rc = EXIT_FAIL;
+            }
+            cols[i] = (size_t)v;
+            continue;
+        }
+        if (h->names == NULL) {
+            err("%s '%s': %s has no header line to find names in (give column numbers, from 0)",
+                opt, it, path);
+            rc = EXIT_FAIL;
+            break;
+        }
+        size_t j = 0;
+        while (j < h->cols && strcmp(h->names[j], it) != 0)
+            j++;
+        if (j == h->cols) {
+            err("%s '%s': %s has no column of that name", opt, it, path);
+            rc = EXIT_FAIL;
+        }
+        cols[i] = j;
+    }
+    free(copy);
+    free(items);
+    if (rc != EXIT_OK) {
+        free(cols);
+        return rc;
+    }
+    *out = cols;
+    *n = count;
+    return EXIT_OK;
+}
+
+/* Which columns a loss takes as targets, in words, for messages. */
+static int is_class_loss(const char *loss)
+{
+    return strcmp(loss, "cross_entropy") == 0 || strcmp(loss, "nll") == 0;
+}
+
+static const char *loss_name(nn_net *net)
+{
+    nn_loss *l = nn_net_loss(net);
+    return l != NULL ? l->ops->name : "";
+}
+
+/* Loads the data file for a network: targets are the --target columns (default:
+ * the last target-width columns), inputs the --inputs columns (default: every other
+ * column), and the inputs must be as many as the network takes. *data is the
+ * caller's. Returns EXIT_OK or EXIT_FAIL after a message. */
+static int load_data(nn_net *net, const char *path, int header_opt, const char *target_opt,
+                     const char *inputs_opt, nn_dataset **data)
+{
+    csv_head h;
+    int rc = csv_read_head(path, header_opt, &h);
+    if (rc != EXIT_OK)
+        return rc;
+    size_t width = nn_net_target_width(net);
+    size_t *targets = NULL, n_targets = 0, *inputs = NULL, n_inputs = 0;
+    if (target_opt != NULL) {
+        rc = resolve_columns("--target", target_opt, &h, path, &targets, &n_targets);
+    } else if (width >= h.cols) {
+        err("%s has %zu columns, too few for %zu target columns and an input", path, h.cols, width);
+        rc = EXIT_FAIL;
+    } else {
+        targets = malloc(width * sizeof *targets);
+        if (targets == NULL) {
+            err("out of memory");
+            rc = EXIT_FAIL;
+        }
+        for (size_t i = 0; rc == EXIT_OK && i < width; i++)
+            targets[i] = h.cols - width + i;
+        n_targets = width;
+    }
+    if (rc == EXIT_OK && n_targets != width) {
+        err("the loss '%s' takes %zu target column%s (%s), --target gives %zu", loss_name(net),
+            width, width == 1 ? "" : "s",
+            is_class_loss(loss_name(net)) && width == 1 ? "class indices 0..C-1" : "the values",
+            n_targets);
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK && inputs_opt != NULL)
+        rc = resolve_columns("--inputs", inputs_opt, &h, path, &inputs, &n_inputs);
+    size_t in_width = nn_net_in_width(net);
+    size_t have = inputs != NULL ? n_inputs : h.cols - n_targets;
+    if (rc == EXIT_OK && have != in_width) {
+        err("the network takes %zu inputs, but %s gives %zu column%s besides the target%s%s",
+            in_width, path, have, have == 1 ? "" : "s", n_targets == 1 ? "" : "s",
+            inputs != NULL ? " (--inputs)" : "");
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK) {
+        nn_csv_params p = nn_csv_default_params();
+        p.header = h.header;
+        p.target_cols = targets;
+        p.n_targets = n_targets;
+        p.input_cols = inputs;
+        p.n_inputs = n_inputs;
+        nn_status st = nn_csv_load_dataset(path, &p, data);
+        if (st != NN_OK) {
+            err("%s", lib_error());
+            rc = EXIT_FAIL;
+        }
+    }
+    free(targets);
+    free(inputs);
+    csv_head_free(&h);
+    return rc;
+}
+
+/* Applies the model's standardisation, if it has one, to the inputs of d. */
+static int standardise_dataset(const nn_model *m, nn_dataset *d)
+{
+    nn_scaler *s = NULL;
+    nn_status st = nn_model_get_scaler(m, &s);
+    if (st == NN_OK && s != NULL)
+        st = nn_dataset_standardize(d, s);
+    nn_scaler_free(s);
+    if (st != NN_OK) {
+        err("%s", lib_error());
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* ---- nn train ------------------------------------------------------------------------- */
+
+static const char train_help[] =
+    "usage: nn train SPEC DATA.csv -o MODEL [options]\n"
+    "\n"
+    "Builds the network SPEC describes (docs/spec-format.md), trains it on the rows of\n"
+    "DATA.csv with the spec's loss, optimizer and training settings, and saves the\n"
+    "trained model to MODEL (docs/file-format.md), optimizer state included.\n"
+    "\n"
+    "Data:\n"
+    "  --target COLS      target column(s): 0-based numbers or header names, comma-\n"
+    "                     separated (default: the last column, or the last W columns\n"
+    "                     when the loss takes targets of width W). cross_entropy and\n"
+    "                     nll take one column of class indices 0..C-1; the other\n"
+    "                     losses take the values themselves.\n"
+    "  --inputs COLS      input columns (default: every column that is not a target)\n"
+    "  --header           the first line names the columns\n"
+    "  --no-header        the first line is data (default: a header when any field of\n"
+    "                     the first line is not a number)\n"
+    "  --val-split F      hold out a fraction F in (0, 1) of the rows for validation,\n"
+    "                     chosen at random from the seed\n"
+    "  --standardize      fit a standardisation (x - mean) / std on the training rows;\n"
+    "                     it is stored in the model, so eval and predict take raw inputs\n"
+    "  --shift V,...      subtract these fixed values from the inputs instead (one per\n"
+    "                     input; stored the same way, with std 1)\n"
+    "Training (override the spec):\n"
+    "  --epochs N  --batch N  --lr X  --seed N\n"
+    "  --accuracy         also measure accuracy (automatic for cross_entropy, nll and\n"
+    "                     single-output bce)\n"
+    "Output:\n"
+    "  -o, --output MODEL the model file to write (atomically)\n"
+    "  --no-optim         leave the optimizer state out (a smaller file to ship)\n"
+    "  --history FILE     write each epoch's figures to FILE as CSV\n"
+    "  --meta KEY=VALUE   store a metadata entry (repeatable)\n"
+    "  -q, --quiet        no progress and no summary\n"
+    "  -h, --help         this text\n";
+
+enum {
+    O_HELP = 1,
+    O_TARGET,
+    O_INPUTS,
+    O_HEADER,
+    O_NO_HEADER,
+    O_VAL,
+    O_STD,
+    O_SHIFT,
+    O_EPOCHS,
+    O_BATCH,
+    O_LR,
+    O_SEED,
+    O_ACC,
+    O_OUT,
+    O_NO_OPTIM,
+    O_HISTORY,
+    O_META,
+    O_QUIET
+};
+
+/* Whether accuracy means something for this network without being asked. */
+static int is_classifier(nn_net *net)
+{
+    const char *l = loss_name(net);
+    return is_class_loss(l) || (strcmp(l, "bce") == 0 && nn_net_out_width(net) == 1);
+}
+
+/* Parses --shift's list into width floats. Returns EXIT_OK or EXIT_FAIL. */
+static int parse_shift(const char *list, size_t width, float **out)
+{
+    float *v = malloc((width > 0 ? width : 1) * sizeof *v);
+    char *copy = strdup(list);
+    if (v == NULL || copy == NULL) {
+        free(v);
+        free(copy);
+        err("out of memory");
+        return EXIT_FAIL;
+    }
+    size_t n = 0;
+    int ok = 1;
+    for (char *tok = copy, *next; ok && tok != NULL; tok = next) {
+        next = strchr(tok, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        double d;
+        if (n == width || !read_number(tok, &d))
+            ok = 0;
+        else
+            v[n++] = (float)d;
+    }
+    free(copy);
+    if (!ok || n != width) {
+        err("--shift needs %zu numbers, one per input, got '%s'", width, list);
+        free(v);
+        return EXIT_FAIL;
+    }
+    *out = v;
+    return EXIT_OK;
+}
+
+typedef struct train_opts {
+    const char *spec, *data, *out, *target, *inputs, *history, *shift;
+    int header, standardize, accuracy, no_optim, quiet;
+    double val_split, lr;
+    int has_lr, has_seed;
+    size_t epochs, batch;
+    uint64_t seed;
+    const char *meta[64];
+    size_t n_meta;
+} train_opts;
+
+static int train_run(const train_opts *o)
+{
+    nn_spec *spec = NULL;
+    nn_spec_error se;
+    nn_status st = nn_spec_parse_file(o->spec, NULL, &spec, &se);
+    if (st != NN_OK) {
+        if (st == NN_ERR_FORMAT && se.line > 0)
+            err("%s:%zu:%zu: %s", se.source, se.line, se.column, se.message);
+        else
+            err("%s", lib_error());
+        return EXIT_FAIL;
+    }
+    nn_train_settings t = nn_spec_training(spec);
+    if (o->epochs)
+        t.epochs = o->epochs;
+    if (o->batch)
+        t.batch_size = o->batch;
+    if (o->has_seed)
+        t.seed = o->seed;
+    nn_rng init_rng, shuffle_rng, split_rng;
+    nn_rng_seed(&init_rng, t.seed, 0);    /* the spec's rule: parameters from stream 0 */
+    nn_rng_seed(&shuffle_rng, t.seed, 1); /* shuffling from stream 1 */
+    nn_rng_seed(&split_rng, t.seed, 2);   /* and the tool's validation split from 2 */
+    nn_net *net = NULL;
+    st = nn_spec_build(spec, &init_rng, &net);
+    nn_spec_free(spec);
+    if (st != NN_OK) {
+        err("%s", lib_error());
+        return EXIT_FAIL;
+    }
+
+    int rc = EXIT_OK;
+    nn_model *model = NULL;
+    nn_dataset *all = NULL, *train = NULL, *val = NULL;
+    nn_scaler *scaler = NULL;
+    float *shift = NULL, *ones = NULL;
+    nn_epoch_stats *epochs = NULL;
+    if (nn_net_loss(net) == NULL || nn_net_optim(net) == NULL) {
+        err("%s: a spec to train needs a 'loss' and an 'optimizer' line", o->spec);
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK && o->has_lr && nn_optim_set_lr(nn_net_optim(net), o->lr) != NN_OK) {
+        err("--lr: %s", lib_error());
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK)
+        rc = load_data(net, o->data, o->header, o->target, o->inputs, &all);
+    if (rc == EXIT_OK && o->shift != NULL)
+        rc = parse_shift(o->shift, nn_net_in_width(net), &shift);
+    if (rc == EXIT_OK && o->val_split > 0) {
+        st = nn_dataset_split(all, o->val_split, &split_rng, &train, &val);
+        if (st != NN_OK) {
+            err("--val-split %g: %s", o->val_split, lib_error());
+            rc = EXIT_FAIL;
+        }
+    } else if (rc == EXIT_OK) {
+        train = all;
+        all = NULL;
+    }
+    if (rc == EXIT_OK && nn_model_new(net, &model) != NN_OK) {
+        err("%s", lib_error());
+        rc = EXIT_FAIL;
+    }
+    if (model != NULL)
+        net = NULL; /* the model's now */
+    nn_net *mnet = nn_model_net(model);
+
+    /* Standardisation: fitted on the training rows only, so nothing of the validation
+     * rows leaks into training; the model keeps it and applies it to anything later. */
+    if (rc == EXIT_OK && o->standardize) {
+        st = nn_scaler_fit(nn_dataset_x(train), &scaler);
+        if (st == NN_OK)
+            st = nn_model_set_scaler(model, scaler);
+        if (st != NN_OK) {
+            err("--standardize: %s", lib_error());
+            rc = EXIT_FAIL;
+        }
+    }
+    if (rc == EXIT_OK && shift != NULL) {
+        size_t w = nn_net_in_width(mnet);
+        ones = malloc(w * sizeof *ones);
+        if (ones == NULL) {
+            err("out of memory");
+            rc = EXIT_FAIL;
+        }
+        for (size_t i = 0; rc == EXIT_OK && i < w; i++)
+            ones[i] = 1.0f;
+        if (rc == EXIT_OK && nn_model_set_standardisation(model, shift, ones) != NN_OK) {
+            err("--shift: %s", lib_error());
+            rc = EXIT_FAIL;
+        }
+    }
+    /* The training and validation inputs go through exactly what predict will do:
+     * the model's own standardisation, as a scaler. */
+    if (rc == EXIT_OK)
+        rc = standardise_dataset(model, train);
+    if (rc == EXIT_OK && val != NULL)
+        rc = standardise_dataset(model, val);
+
+    nn_fit_history hist = {0};
+    if (rc == EXIT_OK) {
+        nn_fit_params fp = nn_train_fit_params(&t, &shuffle_rng);
+        fp.progress = o->quiet ? NN_PROGRESS_OFF : NN_PROGRESS_AUTO;
+        fp.progress_stream = stderr;
+        fp.accuracy = o->accuracy || is_classifier(mnet);
+        if (val != NULL) {
+            fp.val_x = nn_dataset_x(val);
+            fp.val_target = nn_dataset_y(val);
+        }
+        epochs = calloc(t.epochs, sizeof *epochs);
+        if (epochs == NULL) {
+            err("out of memory");
+            rc = EXIT_FAIL;
+        }
+        hist.epochs = epochs;
+        hist.capacity = t.epochs;
+        if (rc == EXIT_OK) {
+            st = nn_net_fit(mnet, nn_dataset_x(train), nn_dataset_y(train), &fp, &hist);
+            if (st != NN_OK) {
+                err("training failed: %s", lib_error());
+                rc = EXIT_FAIL;
+            }
+        }
+    }
+    if (rc == EXIT_OK && o->history != NULL &&
+        nn_fit_history_write_csv(&hist, o->history) != NN_OK) {
+        err("%s", lib_error());
+        rc = EXIT_FAIL;
+    }
+
+    /* What the model was made from, for nn info. */
+    double final_loss = hist.count > 0 ? hist.epochs[hist.count - 1].train_loss : NAN;
+    if (rc == EXIT_OK) {
+        char buf[64];
+        st = nn_model_set_meta(model, "created_by", "nn train " NN_VERSION_STRING);
+        if (st == NN_OK)
+            st = nn_model_set_meta(model, "spec", o->spec);
+        if (st == NN_OK)
+            st = nn_model_set_meta(model, "data", o->data);
+        snprintf(buf, sizeof buf, "%zu", nn_dataset_size(train));
+        if (st == NN_OK)
+            st = nn_model_set_meta(model, "train_rows", buf);
+        snprintf(buf, sizeof buf, "%zu", hist.count);
+        if (st == NN_OK)
+            st = nn_model_set_meta(model, "epochs", buf);
+        snprintf(buf, sizeof buf, "%.9g", final_loss);
+        if (st == NN_OK)
+            st = nn_model_set_meta(model, "train_loss", buf);
+        for (size_t i = 0; st == NN_OK && i < o->n_meta; i++) {
+            const char *eq = strchr(o->meta[i], '=');
+            char key[256];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - o->meta[i]), o->meta[i]);
+            st = nn_model_set_meta(model, key, eq + 1);
+        }
+        if (st != NN_OK) {
+            err("%s", lib_error());
+            rc = EXIT_FAIL;
+        }
+    }
+    if (rc == EXIT_OK &&
+        nn_model_save(model, o->out, NULL, o->no_optim ? NN_SAVE_NO_OPTIM : 0) != NN_OK) {
+        err("%s", lib_error());
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK && !o->quiet) {
+        printf("trained %zu epochs on %zu rows", hist.count, nn_dataset_size(train));
+        if (hist.count > 0) {
+            const nn_epoch_stats *e = &hist.epochs[hist.count - 1];
+            printf(": loss %.6g", e->train_loss);
+            if (!isnan(e->train_acc))
+                printf(", accuracy %.4f", e->train_acc);
+            if (!isnan(e->val_loss))
+                printf("; validation (%zu rows) loss %.6g", nn_dataset_size(val), e->val_loss);
+            if (!isnan(e->val_acc))
+                printf(", accuracy %.4f", e->val_acc);
+        }
+        printf("\nwrote %s\n", o->out);
+    }
+    nn_scaler_free(scaler);
+    free(shift);
+    free(ones);
+    free(epochs);
+    nn_dataset_free(all);
+    nn_dataset_free(train);
+    nn_dataset_free(val);
+    nn_model_free(model);
+    nn_net_free(net);
+    return rc;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    static const opt_def defs[] = {{"--help", 0, O_HELP},
+                                   {"-h", 0, O_HELP},
+                                   {"--target", 1, O_TARGET},
+                                   {"--inputs", 1, O_INPUTS},
+                                   {"--header", 0, O_HEADER},
+                                   {"--no-header", 0, O_NO_HEADER},
+                                   {"--val-split", 1, O_VAL},
+                                   {"--standardize", 0, O_STD},
+                                   {"--standardise", 0, O_STD},
+                                   {"--shift", 1, O_SHIFT},
+                                   {"--epochs", 1, O_EPOCHS},
+                                   {"--batch", 1, O_BATCH},
+                                   {"--lr", 1, O_LR},
+                                   {"--seed", 1, O_SEED},
+                                   {"--accuracy", 0, O_ACC},
+                                   {"-o", 1, O_OUT},
+                                   {"--output", 1, O_OUT},
+                                   {"--no-optim", 0, O_NO_OPTIM},
+                                   {"--history", 1, O_HISTORY},
+                                   {"--meta", 1, O_META},
+                                   {"-q", 0, O_QUIET},
+                                   {"--quiet", 0, O_QUIET},
+                                   {NULL, 0, 0}};
+    const char *cmd = "train ";
+    args a = {cmd, argc, argv, 0, 0};
+    train_opts o;
+    memset(&o, 0, sizeof o);
+    o.header = -1;
+    const char *pos[2];
+    int npos = 0, id, r, rc = EXIT_OK;
+    const char *v;
+    while ((r = next_arg(&a, defs, &id, &v)) != ARG_END) {
+        if (r == ARG_ERROR)
+            return EXIT_USAGE;
+        if (r == 0) {
+            if (npos == 2)
+                return usage_error(cmd, "too many arguments: '%s'", v);
+            pos[npos++] = v;
+            continue;
+        }
+        switch (id) {
+        case O_HELP:
+            fputs(train_help, stdout);
+            return EXIT_OK;
+        case O_TARGET:
+            o.target = v;
+            break;
+        case O_INPUTS:
+            o.inputs = v;
+            break;
+        case O_HEADER:
+            o.header = 1;
+            break;
+        case O_NO_HEADER:
+            o.header = 0;
+            break;
+        case O_VAL:
+            rc = parse_double(cmd, "--val-split", v, 0, 1, &o.val_split);
+            if (rc == EXIT_OK && (o.val_split <= 0 || o.val_split >= 1))
+                rc = usage_error(
+                    cmd, "--val-split needs a fraction strictly between 0 and 1, got '%s'", v);
+            break;
+        case O_STD:
+            o.standardize = 1;
+            break;
+        case O_SHIFT:
+            o.shift = v;
+            break;
+        case O_EPOCHS:
+            rc = parse_size(cmd, "--epochs", v, 1, &o.epochs);
+            break;
+        case O_BATCH:
+            rc = parse_size(cmd, "--batch", v, 1, &o.batch);
+            break;
+        case O_LR:
+            rc = parse_double(cmd, "--lr", v, 0, INFINITY, &o.lr);
+            o.has_lr = 1;
+            break;
+        case O_SEED:
+            rc = parse_u64(cmd, "--seed", v, &o.seed);
+            o.has_seed = 1;
+            break;
+        case O_ACC:
+            o.accuracy = 1;
+            break;
+        case O_OUT:
+            o.out = v;
+            break;
+        case O_NO_OPTIM:
+            o.no_optim = 1;
+            break;
+        case O_HISTORY:
+            o.history = v;
+            break;
+        case O_META:
+            if (strchr(v, '=') == NULL || v[0] == '=')
+                return usage_error(cmd, "--meta needs KEY=VALUE with a non-empty key, got '%s'", v);
+            if (o.n_meta == sizeof o.meta / sizeof o.meta[0])
+                return usage_error(cmd, "at most %zu --meta entries",
+                                   sizeof o.meta / sizeof o.meta[0]);
+            o.meta[o.n_meta++] = v;
+            break;
+        case O_QUIET:
+            o.quiet = 1;
+            break;
+        }
+        if (rc != EXIT_OK)
+            return rc;
+    }
+    if (npos < 2)
+        return usage_error(cmd,
+                           "train needs a spec and a data file: nn train SPEC DATA.csv -o MODEL");
+    if (o.out == NULL)
+        return usage_error(cmd, "train needs the model file to write: -o MODEL");
+    if (o.standardize && o.shift != NULL)
+        return usage_error(cmd, "--standardize and --shift exclude each other");
+    o.spec = pos[0];
+    o.data = pos[1];
+    return train_run(&o);
+}
+
+/* ---- loading a model ----------------------------------------------------------------- */
+
+static int load_model(const char *path, nn_model **m)
+{
+    if (nn_model_load(path, NULL, m) != NN_OK) {
+        err("%s", lib_error());
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* ---- nn eval -------------------------------------------------------------------------- */
+
+static const char eval_help[] =
+    "usage: nn eval MODEL DATA.csv [options]\n"
+    "\n"
+    "The model's loss on the rows of DATA.csv (raw inputs: the model's standardisation\n"
+    "is applied) and, for a classifier, its accuracy and confusion matrix (rows: the\n"
+    "true classes, columns: the predicted ones).\n"
+    "\n"
+    "  --target COLS   target column(s), as for nn train (default: the last)\n"
+    "  --inputs COLS   input columns (default: every other column)\n"
+    "  --header, --no-header\n"
+    "                  as for nn train (default: detected)\n"
+    "  --accuracy      accuracy and confusion matrix for any loss (automatic for\n"
+    "                  cross_entropy, nll and single-output bce); a single output is\n"
+    "                  class 1 when >= 0.5\n"
+    "  -h, --help      this text\n";
+
+static int cmd_eval(int argc, char **argv)
+{
+    static const opt_def defs[] = {{"--help", 0, O_HELP},     {"-h", 0, O_HELP},
+                                   {"--target", 1, O_TARGET}, {"--inputs", 1, O_INPUTS},
+                                   {"--header", 0, O_HEADER}, {"--no-header", 0, O_NO_HEADER},
+                                   {"--accuracy", 0, O_ACC},  {NULL, 0, 0}};
+    const char *cmd = "eval ";
+    args a = {cmd, argc, argv, 0, 0};
+    const char *pos[2], *target = NULL, *inputs = NULL, *v;
+    int npos = 0, header = -1, accuracy = 0, id, r;
+    while ((r = next_arg(&a, defs, &id, &v)) != ARG_END) {
+        if (r == ARG_ERROR)
+            return EXIT_USAGE;
+        if (r == 0) {
+            if (npos == 2)
+                return usage_error(cmd, "too many arguments: '%s'", v);
+            pos[npos++] = v;
+            continue;
+        }
+        switch (id) {
+        case O_HELP:
+            fputs(eval_help, stdout);
+            return EXIT_OK;
+        case O_TARGET:
+            target = v;
+            break;
+        case O_INPUTS:
+            inputs = v;
+            break;
+        case O_HEADER:
+            header = 1;
+            break;
+        case O_NO_HEADER:
+            header = 0;
+            break;
+        case O_ACC:
+            accuracy = 1;
+            break;
+        }
+    }
+    if (npos < 2)
+        return usage_error(cmd, "eval needs a model and a data file: nn eval MODEL DATA.csv");
+
+    nn_model *m;
+    int rc = load_model(pos[0], &m);
+    if (rc != EXIT_OK)
+        return rc;
+    nn_net *net = nn_model_net(m);
+    nn_dataset *d = NULL;
+    size_t *confusion = NULL;
+    if (nn_net_loss(net) == NULL) {
+        err("%s: the model has no loss (it was saved without one)", pos[0]);
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK)
+        rc = load_data(net, pos[1], header, target, inputs, &d);
+    if (rc == EXIT_OK)
+        rc = standardise_dataset(m, d);
+    const nn_tensor *x = rc == EXIT_OK ? nn_dataset_x(d) : NULL;
+    double loss = 0;
+    if (rc == EXIT_OK && nn_net_eval_loss(net, x, nn_dataset_y(d), &loss) != NN_OK) {
+        err("%s: %s", pos[1], lib_error());
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK) {
+        printf("rows      %zu\n", nn_dataset_size(d));
+        printf("loss      %.9g (%s)\n", loss, loss_name(net));
+    }
+    if (rc == EXIT_OK && (accuracy || is_classifier(net))) {
+        size_t k = nn_metrics_classes(nn_net_out_width(net));
+        confusion = calloc(k * k, sizeof *confusion);
+        nn_eval_stats s;
+        if (confusion == NULL) {
+            err("out of memory");
+            rc = EXIT_FAIL;
+        } else if (nn_evaluate(net, x, nn_dataset_y(d), 0, confusion, k, &s) != NN_OK) {
+            err("%s: %s", pos[1], lib_error());
+            rc = EXIT_FAIL;
+        } else {
+            printf("accuracy  %.6f (%zu of %zu)\n", s.accuracy, s.correct, s.rows);
+            printf("confusion (rows: true class, columns: predicted class)\n");
+            int w = 1;
+            for (size_t i = 0; i < k * k; i++)
+                w = snprintf(NULL, 0, "%zu", confusion[i]) > w
+                        ? snprintf(NULL, 0, "%zu", confusion[i])
+                        : w;
+            int lw = snprintf(NULL, 0, "%zu", k - 1);
+            w = w > lw ? w : lw;
+            printf("%*s", lw + 2, "");
+            for (size_t j = 0; j < k; j++)
+                printf(" %*zu", w, j);
+            printf("\n");
+            for (size_t i = 0; i < k; i++) {
+                printf("  %*zu", lw, i);
+                for (size_t j = 0; j < k; j++)
+                    printf(" %*zu", w, confusion[i * k + j]);
+                printf("\n");
+            }
+        }
+    }
+    free(confusion);
+    nn_dataset_free(d);
+    nn_model_free(m);
+    return rc;
+}
+
+/* ---- nn predict ------------------------------------------------------------------------ */
+
+static const char predict_help[] =
+    "usage: nn predict MODEL [FILE|-] [options]\n"
+    "\n"
+    "Reads rows of raw inputs (comma-separated numbers, as many as the model takes, no\n"
+    "target) from FILE, or from standard input when FILE is '-' or absent, and prints\n"
+    "one line per row: the model's outputs, comma-separated, each with %.9g so that it\n"
+    "reads back as the same float. The model's standardisation is applied first.\n"
+    "\n"
+    "  --header        the first line names the columns: skip it\n"
+    "  --no-header     the first line is data (default: skipped when a field of it is\n"
+    "                  not a number)\n"
+    "  -h, --help      this text\n";
+
+/* Predicts the rows buffered in xs (rows x in) and prints them. */
+static int predict_flush(nn_model *m, float *xs, float *ys, size_t rows, const char *src)
+{
+    if (rows == 0)
+        return EXIT_OK;
+    nn_net *net = nn_model_net(m);
+    size_t in = nn_net_in_width(net), out = nn_net_out_width(net);
+    nn_tensor x = nn_tensor_view2d(xs, rows, in), y = nn_tensor_view2d(ys, rows, out);
+    if (nn_model_standardise(m, &x) != NN_OK || nn_net_predict(net, &x, &y) != NN_OK) {
+        err("%s: %s", src, lib_error());
+        return EXIT_FAIL;
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < out; j++)
+            printf("%.9g%c", ys[r * out + j], j + 1 < out ? ',' : '\n');
+    /* Someone reading our output line by line (a pipe to a program that answers
+     * each prediction) should see it now. */
+    if (fflush(stdout) != 0) {
+        err("cannot write the predictions: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* Parses one data line into in floats. Returns 1, or 0 after a message. */
+static int parse_row(char *line, size_t in, float *row, const char *src, size_t lineno)
+{
+    size_t n = 0;
+    char *p = line;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        p += strspn(p, " \t");
+        size_t len = strlen(p);
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            p[--len] = '\0';
+        double v;
+        if (n < in) {
+            if (!read_number(p, &v) || fabs(v) > 3.4028235677973366e38) {
+                err("%s:%zu: column %zu: '%s' is not a number", src, lineno, n, p);
+                return 0;
+            }
+            row[n] = (float)v;
+        }
+        n++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    if (n != in) {
+        err("%s:%zu: %zu field%s, but the model takes %zu inputs", src, lineno, n,
+            n == 1 ? "" : "s", in);
+        return 0;
+    }
+    return 1;
+}
+
+static int cmd_predict(int argc, char **argv)
+{
+    static const opt_def defs[] = {{"--help", 0, O_HELP},
+                                   {"-h", 0, O_HELP},
+                                   {"--header", 0, O_HEADER},
+                                   {"--no-header", 0, O_NO_HEADER},
+                                   {NULL, 0, 0}};
+    const char *cmd = "predict ";
+    args a = {cmd, argc, argv, 0, 0};
+    const char *pos[2] = {NULL, "-"}, *v;
+    int npos = 0, header = -1, id, r;
+    while ((r = next_arg(&a, defs, &id, &v)) != ARG_END) {
+        if (r == ARG_ERROR)
+            return EXIT_USAGE;
+        if (r == 0) {
+            if (npos == 2)
+                return usage_error(cmd, "too many arguments: '%s'", v);
+            pos[npos++] = v;
+            continue;
+        }
+        switch (id) {
+        case O_HELP:
+            fputs(predict_help, stdout);
+            return EXIT_OK;
+        case O_HEADER:
+            header = 1;
+            break;
+        case O_NO_HEADER:
+            header = 0;
+            break;
+        }
+    }
+    if (npos < 1)
+        return usage_error(cmd, "predict needs a model: nn predict MODEL [FILE|-]");
+
+    int from_stdin = strcmp(pos[1], "-") == 0;
+    const char *src = from_stdin ? "<stdin>" : pos[1];
+    FILE *f = from_stdin ? stdin : fopen(pos[1], "rb");
+    if (f == NULL) {
+        err("cannot open '%s': %s", pos[1], strerror(errno));
+        return EXIT_FAIL;
+    }
+    nn_model *m;
+    int rc = load_model(pos[0], &m);
+    if (rc != EXIT_OK) {
+        if (!from_stdin)
+            fclose(f);
+        return rc;
+    }
+    nn_net *net = nn_model_net(m);
+    size_t in = nn_net_in_width(net), out = nn_net_out_width(net);
+    /* From a file, rows are predicted 256 at a time; from standard input one at a
+     * time, so that each answer comes as soon as its row does. */
+    size_t batch = from_stdin ? 1 : 256;
+    float *xs = malloc(batch * in * sizeof *xs), *ys = malloc(batch * out * sizeof *ys);
+    char *line = malloc(MAX_LINE + 2);
+    if (xs == NULL || ys == NULL || line == NULL) {
+        err("out of memory");
+        rc = EXIT_FAIL;
+    }
+    size_t rows = 0, lineno = 0;
+    while (rc == EXIT_OK && fgets(line, (int)(MAX_LINE + 2), f) != NULL) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        else if (len == MAX_LINE + 1 || (len > 0 && !feof(f))) {
+            err("%s:%zu: line longer than %zu bytes", src, lineno, MAX_LINE);
+            rc = EXIT_FAIL;
+            break;
+        }
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (strlen(line) != len) {
+            err("%s:%zu: NUL byte in the line", src, lineno);
+            rc = EXIT_FAIL;
+            break;
+        }
+        if (lineno == 1 && header != 0) {
+            int is_header = header == 1;
+            if (header < 0) {
+                /* Detected as for nn train: a field that is not a number. */
+                char *copy = strdup(line);
+                if (copy == NULL) {
+                    err("out of memory");
+                    rc = EXIT_FAIL;
+                    break;
+                }
+                for (char *tok = copy, *next; tok != NULL; tok = next) {
+                    next = strchr(tok, ',');
+                    if (next != NULL)
+                        *next++ = '\0';
+                    tok += strspn(tok, " \t");
+                    size_t tl = strlen(tok);
+                    while (tl > 0 && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
+                        tok[--tl] = '\0';
+                    double d;
+                    if (!read_number(tok, &d))
+                        is_header = 1;
+                }
+                free(copy);
+            }
+            if (is_header)
+                continue;
+        }
+        if (len == 0) {
+            /* Blank lines are allowed only at the end, as in nn/csv.h: remember where. */
+            size_t blank = lineno;
+            int c;
+            while ((c = fgetc(f)) == '\n' || c == '\r')
+                ;
+            if (c != EOF) {
+                err("%s:%zu: empty line between data lines", src, blank);
+                rc = EXIT_FAIL;
+            }
+            break;
+        }
+        if (!parse_row(line, in, xs + rows * in, src, lineno)) {
+            rc = EXIT_FAIL;
+            break;
+        }
+        if (++rows == batch) {
+            rc = predict_flush(m, xs, ys, rows, src);
+            rows = 0;
+        }
+    }
+    if (rc == EXIT_OK && ferror(f)) {
+        err("cannot read '%s': %s", src, strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK)
+        rc = predict_flush(m, xs, ys, rows, src);
+    if (!from_stdin)
+        fclose(f);
+    free(line);
+    free(xs);
+    free(ys);
+    nn_model_free(m);
+    return rc;
+}
+
+/* ---- nn info ------------------------------------------------------------------------- */
+
+static const char info_help[] =
+    "usage: nn info MODEL\n"
+    "\n"
+    "Describes a model file: its format version and size, the network as spec text\n"
+    "(input width, layers, loss, optimizer), the parameter count, the loss and\n"
+    "optimizer (with the steps taken), the standardisation and the metadata.\n"
+    "\n"
+    "  -h, --help      this text\n";
+
+static void print_floats(const char *label, const float *v, size_t n)
+{
+    printf("  %s", label);
+    size_t shown = n < 8 ? n : 8;
+    for (size_t i = 0; i < shown; i++)
+        printf("%s%.9g", i ? ", " : " ", v[i]);
+    if (shown < n)
+        printf(", ... (%zu values)", n);
+    printf("\n");
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    static const opt_def defs[] = {{"--help", 0, O_HELP}, {"-h", 0, O_HELP}, {NULL, 0, 0}};
+    const char *cmd = "info ";
+    args a = {cmd, argc, argv, 0, 0};
+    const char *path = NULL, *v;
+    int id, r;
+    while ((r = next_arg(&a, defs, &id, &v)) != ARG_END) {
+        if (r == ARG_ERROR)
+            return EXIT_USAGE;
+        if (r == 1) {
+            fputs(info_help, stdout);
+            return EXIT_OK;
+        }
+        if (path != NULL)
+            return usage_error(cmd, "too many arguments: '%s'", v);
+        path = v;
+    }
+    if (path == NULL)
+        return usage_error(cmd, "info needs a model file: nn info MODEL");
+
+    nn_model *m;
+    int rc = load_model(path, &m);
+    if (rc != EXIT_OK)
+        return rc;
+    nn_net *net = nn_model_net(m);
+    char *spec = NULL;
+    if (nn_spec_to_string(net, NULL, NULL, &spec) != NN_OK) {
+        err("%s: %s", path, lib_error());
+        nn_model_free(m);
+        return EXIT_FAIL;
+    }
+    long size = -1;
+    FILE *f = fopen(path, "rb");
+    if (f != NULL && fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (f != NULL)
+        fclose(f);
+    size_t count = 0;
+    nn_net_params(net, &count);
+
+    printf("file            %s (%ld bytes)\n", path, size);
+    printf("format version  %u\n", (unsigned)nn_model_format_version(m));
+    printf("input width     %zu\n", nn_net_in_width(net));
+    printf("output width    %zu\n", nn_net_out_width(net));
+    printf("layers          %zu\n", nn_net_layer_count(net));
+    printf("parameters      %zu\n", count);
+    if (nn_net_loss(net) != NULL)
+        printf("loss            %s (target width %zu)\n", loss_name(net), nn_net_target_width(net));
+    else
+        printf("loss            none\n");
+    nn_optim *o = nn_net_optim(net);
+    if (o != NULL)
+        printf("optimizer       %s (lr %.9g, %llu steps taken)\n", o->ops->name, o->lr,
+               (unsigned long long)o->step_count);
+    else
+        printf("optimizer       none\n");
+    const float *mean = nn_model_mean(m), *std = nn_model_std(m);
+    if (mean != NULL) {
+        printf("standardisation (x - mean) / std\n");
+        print_floats("mean", mean, nn_net_in_width(net));
+        print_floats("std ", std, nn_net_in_width(net));
+    } else {
+        printf("standardisation none\n");
+    }
+    size_t nm = nn_model_meta_count(m);
+    printf("metadata        %zu entr%s\n", nm, nm == 1 ? "y" : "ies");
+    for (size_t i = 0; i < nm; i++) {
+        const char *k, *val;
+        if (nn_model_meta_at(m, i, &k, &val) == NN_OK)
+            printf("  %s = %s\n", k, val);
+    }
+    printf("architecture\n");
+    for (const char *line = spec; *line;) {
+        size_t len = strcspn(line, "\n");
+        printf("  %.*s\n", (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+    nn_spec_string_free(spec);
+    nn_model_free(m);
+    return EXIT_OK;
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static const char main_help[] =
+    "usage: nn COMMAND [ARGS...]\n"
+    "\n"
+    "Train, evaluate and use neural networks described in spec files (docs/spec-format.md)\n"
+    "and kept in model files (docs/file-format.md).\n"
+    "\n"
+    "Commands:\n"
+    "  train SPEC DATA.csv -o MODEL   train the network SPEC describes on DATA.csv\n"
+    "  eval MODEL DATA.csv            loss (and accuracy, confusion matrix) on DATA.csv\n"
+    "  predict MODEL [FILE|-]         one line of outputs per row of inputs\n"
+    "  info MODEL                     architecture, parameters, metadata of a model file\n"
+    "\n"
+    "'nn COMMAND --help' describes each. Exit status: 0 success, 1 failure (a file that\n"
+    "cannot be read or is malformed, training that fails), 2 a wrong command line.\n"
+    "  -h, --help      this text\n"
+    "  --version       the version of nn\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("", "no command given (train, eval, predict or info)");
+    const char *c = argv[1];
+    if (strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0 || strcmp(c, "help") == 0) {
+        fputs(main_help, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(c, "--version") == 0) {
+        printf("nn %s\n", nn_version());
+        return EXIT_OK;
+    }
+    if (strcmp(c, "train") == 0)
+        return cmd_train(argc - 2, argv + 2);
+    if (strcmp(c, "eval") == 0)
+        return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(c, "predict") == 0)
+        return cmd_predict(argc - 2, argv + 2);
+    if (strcmp(c, "info") == 0)
+        return cmd_info(argc - 2, argv + 2);
+    return usage_error("", "unknown command '%s' (train, eval, predict or info)", c);
+}

@@ -1,0 +1,270 @@
+#!/bin/sh
+# tests/cli/test_cli.sh NN SOURCE_DIR WORK_DIR - the nn command-line tool, end to end.
+#
+# Run by ctest (test "cli"): NN is the built tool, SOURCE_DIR the source tree (for
+# examples/gender/), WORK_DIR an empty scratch folder. Each check states the exact
+# exit status and what stdout or stderr must contain; the script prints every
+# failure and exits 1 if there was one.
+set -u
+NN=$1
+SRC=$2
+T=$3
+rm -rf "$T" && mkdir -p "$T" || exit 1
+G=$SRC/examples/gender
+checks=0
+failures=0
+
+fail() {
+    failures=$((failures + 1))
+    printf 'FAIL: %s\n' "$*"
+    printf '  stdout: %s\n' "$(head -c 2000 "$T/out")"
+    printf '  stderr: %s\n' "$(head -c 2000 "$T/err")"
+}
+# run CMD...: runs with stdin from /dev/null, keeps stdout, stderr and the status;
+# run_in FILE CMD...: the same with stdin from FILE.
+run_in() {
+    f=$1
+    shift
+    "$@" <"$f" >"$T/out" 2>"$T/err"
+    rc=$?
+    what="$* < $f"
+}
+run() {
+    run_in /dev/null "$@"
+}
+rc_is() {
+    checks=$((checks + 1))
+    [ "$rc" -eq "$1" ] || fail "$what: exit status $rc, expected $1"
+}
+out_has() {
+    checks=$((checks + 1))
+    grep -qF -- "$1" "$T/out" || fail "$what: stdout lacks '$1'"
+}
+err_has() {
+    checks=$((checks + 1))
+    grep -qF -- "$1" "$T/err" || fail "$what: stderr lacks '$1'"
+}
+err_empty() {
+    checks=$((checks + 1))
+    [ ! -s "$T/err" ] || fail "$what: stderr not empty"
+}
+# value_is LINE OP BOUND: line LINE of stdout (1-based) compared with awk.
+value_is() {
+    checks=$((checks + 1))
+    v=$(sed -n "$1p" "$T/out")
+    awk -v v="$v" "BEGIN { exit !(v != \"\" && v + 0 $2 $3) }" ||
+        fail "$what: line $1 of stdout is '$v', expected $2 $3"
+}
+
+# ---- help and usage ----------------------------------------------------------------
+run "$NN" --help
+rc_is 0; out_has "usage: nn COMMAND"; out_has "train SPEC DATA.csv -o MODEL"; err_empty
+for c in train eval predict info; do
+    run "$NN" "$c" --help
+    rc_is 0; out_has "usage: nn $c"; err_empty
+done
+run "$NN" --version
+rc_is 0; out_has "nn 0."
+run "$NN"
+rc_is 2; err_has "nn: no command given"
+run "$NN" frobnicate
+rc_is 2; err_has "nn: unknown command 'frobnicate'"; err_has "Try 'nn --help'."
+run "$NN" train --frob "$G/gender.nn" "$G/people.csv" -o "$T/m.nnm"
+rc_is 2; err_has "nn: unknown option '--frob'"; err_has "Try 'nn train --help'."
+run "$NN" train "$G/gender.nn" "$G/people.csv"
+rc_is 2; err_has "nn: train needs the model file to write: -o MODEL"
+run "$NN" train "$G/gender.nn" "$G/people.csv" -o "$T/m.nnm" --epochs 0
+rc_is 2; err_has "--epochs needs a whole number >= 1, got '0'"
+run "$NN" train "$G/gender.nn" "$G/people.csv" -o "$T/m.nnm" --val-split 1.5
+rc_is 2; err_has "--val-split"
+run "$NN" train "$G/gender.nn" "$G/people.csv" -o "$T/m.nnm" --standardize --shift 1,2
+rc_is 2; err_has "--standardize and --shift exclude each other"
+run "$NN" train "$G/gender.nn" "$G/people.csv" -o
+rc_is 2; err_has "option -o needs a value"
+run "$NN" info
+rc_is 2; err_has "info needs a model file"
+run "$NN" predict
+rc_is 2; err_has "predict needs a model"
+[ ! -e "$T/m.nnm" ] || fail "a usage error wrote $T/m.nnm"
+
+# ---- missing and malformed files: status 1, the file named -------------------------
+run "$NN" info "$T/nonexistent.nnm"
+rc_is 1; err_has "nn: "; err_has "$T/nonexistent.nnm"
+run "$NN" train "$T/missing.nn" "$G/people.csv" -o "$T/m.nnm"
+rc_is 1; err_has "$T/missing.nn"
+run "$NN" train "$G/gender.nn" "$T/missing.csv" -o "$T/m.nnm"
+rc_is 1; err_has "nn: cannot open '$T/missing.csv'"
+printf 'input 2\ndens 2\n' >"$T/typo.nn"
+run "$NN" train "$T/typo.nn" "$G/people.csv" -o "$T/m.nnm"
+rc_is 1; err_has "nn: $T/typo.nn:2:1: unknown layer kind or keyword 'dens'"
+printf 'weight_lb,height_in,female\n133,65,1\n160,72,x\n152,70,0\n' >"$T/bad.csv"
+run "$NN" train "$G/gender.nn" "$T/bad.csv" --shift 135,66 -o "$T/m.nnm" --quiet
+rc_is 1; err_has "nn: $T/bad.csv:3: column 2 (female): 'x' is not a number"
+printf '133,65,1\n160,72\n' >"$T/ragged.csv"
+run "$NN" train "$G/gender.nn" "$T/ragged.csv" -o "$T/m.nnm" --quiet
+rc_is 1; err_has "$T/ragged.csv:2"
+run "$NN" train "$G/gender.nn" "$G/people.csv" --target gendr -o "$T/m.nnm"
+rc_is 1; err_has "nn: --target 'gendr': $G/people.csv has no column of that name"
+run "$NN" train "$G/gender.nn" "$G/people.csv" --target 5 -o "$T/m.nnm"
+rc_is 1; err_has "--target 5: $G/people.csv has 3 columns (0 to 2)"
+run "$NN" train "$G/gender.nn" "$G/people.csv" --shift 135 -o "$T/m.nnm"
+rc_is 1; err_has "--shift needs 2 numbers, one per input, got '135'"
+printf 'input 2\ndense 1\n' >"$T/noloss.nn"
+run "$NN" train "$T/noloss.nn" "$G/people.csv" -o "$T/m.nnm"
+rc_is 1; err_has "a spec to train needs a 'loss' and an 'optimizer' line"
+[ ! -e "$T/m.nnm" ] || fail "a failed training wrote $T/m.nnm"
+
+# ---- the gender lesson end to end --------------------------------------------------
+M=$T/gender.nnm
+run "$NN" train "$G/gender.nn" "$G/people.csv" --shift 135,66 -o "$M"
+rc_is 0; out_has "trained 1000 epochs on 4 rows: loss 0.00"; out_has "wrote $M"
+err_has "epoch 1000/1000: loss 0.00"
+[ -s "$M" ] || fail "train wrote no $M"
+run "$NN" predict "$M" "$G/newcomers.csv"
+rc_is 0; err_empty
+value_is 1 '>' 0.9   # Emily, 128 lb, 63 in: F
+value_is 2 '<' 0.1   # Frank, 155 lb, 68 in: M
+checks=$((checks + 1))
+[ "$(wc -l <"$T/out")" -eq 2 ] || fail "predict gave $(wc -l <"$T/out") lines for 2 rows"
+cp "$T/out" "$T/from_file"
+printf '128,63\n155,68\n' >"$T/rows.csv"
+run_in "$T/rows.csv" "$NN" predict "$M"
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/from_file" || fail "predict from stdin differs from predict from a file"
+run_in "$T/rows.csv" "$NN" predict "$M" -
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/from_file" || fail "predict - differs from predict from a file"
+# %.9g: each printed value reads back as the same float, so twice is identical.
+run "$NN" predict "$M" "$T/rows.csv" --no-header
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/from_file" || fail "predict --no-header differs"
+
+run "$NN" info "$M"
+rc_is 0; err_empty
+out_has "format version  1"
+out_has "input width     2"
+out_has "output width    1"
+out_has "parameters      9"
+out_has "loss            mse (target width 1)"
+out_has "optimizer       sgd (lr 0.1, 4000 steps taken)"
+out_has "standardisation (x - mean) / std"
+out_has "  mean 135, 66"
+out_has "  std  1, 1"
+out_has "  created_by = nn train"
+out_has "  train_rows = 4"
+out_has "  epochs = 1000"
+out_has "  input 2"
+out_has "  dense 2 init=normal"
+out_has "  sigmoid"
+out_has "  optimizer sgd lr=0.1"
+
+run "$NN" eval "$M" "$G/people.csv" --accuracy
+rc_is 0; err_empty
+out_has "rows      4"
+out_has "loss      0.00"
+out_has "(mse)"
+out_has "accuracy  1.000000 (4 of 4)"
+out_has "confusion (rows: true class, columns: predicted class)"
+out_has "  0 2 0"
+out_has "  1 0 2"
+run "$NN" eval "$M" "$G/people.csv"
+rc_is 0; out_has "rows      4"
+checks=$((checks + 1))
+! grep -q accuracy "$T/out" || fail "eval of an MSE model printed accuracy without --accuracy"
+
+# The target by name and by number give the same file as the default (the last column).
+run "$NN" train "$G/gender.nn" "$G/people.csv" --shift 135,66 --target female -q -o "$T/byname.nnm"
+rc_is 0
+run "$NN" train "$G/gender.nn" "$G/people.csv" --shift 135,66 --target 2 -q -o "$T/bynum.nnm"
+rc_is 0
+checks=$((checks + 2))
+cmp -s "$M" "$T/byname.nnm" || fail "--target female gives another model than the default"
+cmp -s "$M" "$T/bynum.nnm" || fail "--target 2 gives another model than the default"
+
+# ---- options: --standardize, --epochs, --history, --val-split, --no-optim, --meta -----
+run "$NN" train "$G/gender.nn" "$G/people.csv" --standardize --epochs 10 --seed 7 --lr 0.5 \
+    --history "$T/h.csv" --no-optim --meta owner=tests -q -o "$T/std.nnm"
+rc_is 0
+checks=$((checks + 1))
+[ "$(wc -l <"$T/h.csv")" -eq 11 ] || fail "--history wrote $(wc -l <"$T/h.csv") lines, expected 11"
+checks=$((checks + 1))
+head -n 1 "$T/h.csv" | grep -q '^epoch,train_loss' || fail "--history has no header line"
+run "$NN" info "$T/std.nnm"
+rc_is 0
+out_has "  mean 141.25, 66.75"
+out_has "optimizer       none"
+out_has "  owner = tests"
+out_has "  epochs = 10"
+printf 'weight_lb,height_in,female\n133,65,1\n160,72,0\n152,70,0\n120,60,1\n140,66,1\n170,73,0\n118,62,1\n165,71,0\n150,67,0\n128,64,1\n' >"$T/ten.csv"
+run "$NN" train "$G/gender.nn" "$T/ten.csv" --standardize --val-split 0.2 --epochs 5 -o "$T/val.nnm"
+rc_is 0; out_has "on 8 rows"; out_has "validation (2 rows) loss"
+err_has "val_loss"
+
+# ---- a classifier: cross-entropy on class indices ---------------------------------------
+cat >"$T/cls.nn" <<'SPEC'
+input 2
+dense 8 init=xavier_uniform
+tanh
+dense 3
+loss cross_entropy
+optimizer adam lr=0.05
+epochs 200
+batch 4
+shuffle true
+seed 1
+SPEC
+printf 'x,y,class\n0,0,0\n0,1,0\n1,0,0\n5,5,1\n5,6,1\n6,5,1\n-5,5,2\n-6,5,2\n-5,6,2\n' >"$T/cls.csv"
+run "$NN" train "$T/cls.nn" "$T/cls.csv" --standardize -q -o "$T/cls.nnm"
+rc_is 0; err_empty
+run "$NN" eval "$T/cls.nnm" "$T/cls.csv"
+rc_is 0
+out_has "rows      9"
+out_has "(cross_entropy)"
+out_has "accuracy  1.000000 (9 of 9)"
+out_has "  0 3 0 0"
+out_has "  1 0 3 0"
+out_has "  2 0 0 3"
+printf '5.5,5.5\n' >"$T/one.csv"
+run "$NN" predict "$T/cls.nnm" "$T/one.csv"
+rc_is 0
+checks=$((checks + 1))
+awk -F, '{ exit !(NF == 3 && $2 > $1 && $2 > $3) }' "$T/out" ||
+    fail "predict of (5.5, 5.5) is '$(cat "$T/out")', expected 3 logits with the largest second"
+printf 'x,y,class\n0,0,0\n0,1,7\n' >"$T/badclass.csv"
+run "$NN" eval "$T/cls.nnm" "$T/badclass.csv"
+rc_is 1; err_has "nn: "
+
+# ---- malformed input to predict and eval ------------------------------------------------
+printf '128,63\n155,abc\n' >"$T/badrow.csv"
+run "$NN" predict "$M" "$T/badrow.csv"
+rc_is 1; err_has "nn: $T/badrow.csv:2: column 1: 'abc' is not a number"
+printf '128,63\n155\n' >"$T/short.csv"
+run_in "$T/short.csv" "$NN" predict "$M"
+rc_is 1; err_has "nn: <stdin>:2: 1 field, but the model takes 2 inputs"
+printf '128,63\n\n155,68\n' >"$T/blank.csv"
+run "$NN" predict "$M" "$T/blank.csv"
+rc_is 1; err_has "$T/blank.csv:2: empty line between data lines"
+run "$NN" predict "$M" "$T/missing.csv"
+rc_is 1; err_has "nn: cannot open '$T/missing.csv'"
+run "$NN" eval "$M" "$T/bad.csv"
+rc_is 1; err_has "$T/bad.csv:3: column 2 (female): 'x' is not a number"
+printf 'a,b,c,d\n1,2,3,4\n' >"$T/wide.csv"
+run "$NN" eval "$M" "$T/wide.csv"
+rc_is 1; err_has "the network takes 2 inputs, but $T/wide.csv gives 3 columns besides the target"
+
+# A corrupt model file: one byte changed in the middle.
+cp "$M" "$T/corrupt.nnm"
+printf 'X' | dd of="$T/corrupt.nnm" bs=1 seek=100 conv=notrunc 2>/dev/null
+run "$NN" info "$T/corrupt.nnm"
+rc_is 1; err_has "$T/corrupt.nnm"; err_has "checksum mismatch"
+run "$NN" predict "$T/corrupt.nnm" "$G/newcomers.csv"
+rc_is 1; err_has "checksum mismatch"
+printf 'not a model\n' >"$T/text.nnm"
+run "$NN" info "$T/text.nnm"
+rc_is 1; err_has "not an nn model file"
+
+printf 'cli: %d checks, %d failed\n' "$checks" "$failures"
+[ "$failures" -eq 0 ]
