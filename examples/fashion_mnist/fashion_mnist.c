@@ -59,6 +59,7 @@ typedef struct options {
     int threads; /* 0: leave BLAS as it is */
     double lr, val_fraction;
     const char *history;
+    const char *save; /* model file to write after training, or NULL */
     nn_progress progress;
     int json;
     int cosine; /* 1: cosine decay of the learning rate over the epochs */
@@ -85,6 +86,8 @@ static void usage(FILE *f)
             "  --threads N    BLAS threads (default: OpenBLAS's own choice)\n"
             "  --limit N      use only the first N training images (quick runs)\n"
             "  --history FILE write the per-epoch history as CSV (tools/plot_history.sh draws it)\n"
+            "  --save FILE    save the trained model (with Adam's state, so training can resume;\n"
+            "                 nn info / nn predict read it)\n"
             "  --progress M   auto (a bar on a terminal, lines otherwise), bar, lines or off\n"
             "  --json         print one JSON line of results at the end (for comparisons)\n");
 }
@@ -176,6 +179,8 @@ static options parse_args(int argc, char **argv)
             o.cosine = strcmp(v, "cosine") == 0;
         } else if (strcmp(a, "--history") == 0) {
             o.history = v;
+        } else if (strcmp(a, "--save") == 0) {
+            o.save = v;
         } else if (strcmp(a, "--progress") == 0) {
             static const char *const modes[] = {"off", "auto", "lines", "bar"};
             static const nn_progress values[] = {NN_PROGRESS_OFF, NN_PROGRESS_AUTO,
@@ -357,6 +362,17 @@ int main(int argc, char **argv)
     if (o.history != NULL) {
         CHECK(nn_fit_history_write_csv(&history, o.history));
         printf("History written to %s\n", o.history);
+    }
+
+    if (o.save != NULL) {
+        CHECK(nn_model_save_net(net, o.save, NULL, 0));
+        FILE *f = fopen(o.save, "rb");
+        long bytes = -1;
+        if (f != NULL && fseek(f, 0, SEEK_END) == 0)
+            bytes = ftell(f);
+        if (f != NULL)
+            fclose(f);
+        printf("Model saved to %s (%ld bytes)\n", o.save, bytes);
     }
 
     /* ---- test */
