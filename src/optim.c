@@ -415,6 +415,36 @@ nn_status nn_optim_sgd_new(double lr, nn_optim **out)
 
 /* Adam (decoupled == 0) and AdamW (decoupled == 1) differ only in where the weight
  * decay goes: into the gradient, or as a shrinking of the parameter. */
+/* Adam's (and AdamW's) update of one tensor without AMSGrad, the common case, in a
+ * function of its own with restrict pointers and no per-element branches, so it can
+ * be vectorised. fmaf is torch's rounding (see above); without FMA instructions in
+ * the target it is a libm call per element that stops vectorisation (measured: Adam
+ * 35% slower than SGD per epoch at batch 256), so on x86-64 GCC also builds an FMA
+ * clone chosen at load time. Both clones compute the same fused results, bit for
+ * bit: the choice changes speed only. shrink is 1 - lr wd for AdamW (else 1, which
+ * multiplies exactly); l2 says whether wd is added to the gradient (Adam's weight
+ * decay): a test, not a multiply by 0, which would turn -0 gradients into +0. The
+ * test is the same for every element, so the compiler hoists it out of the loop. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+__attribute__((target_clones("fma", "default")))
+#endif
+static void adam_update(size_t count, float *restrict p, const float *restrict g,
+                        float *restrict m, float *restrict v, float shrink, int l2, float wd, float beta1,
+                        float one_m_beta1, float beta2, float one_m_beta2, float bc2_sqrt,
+                        float eps, float neg_step_size)
+{
+    for (size_t k = 0; k < count; k++) {
+        float pk = p[k] * shrink;           /* param.mul_(1 - lr * weight_decay) */
+        float gk = l2 ? fmaf(pk, wd, g[k]) : g[k]; /* grad.add(param, alpha=weight_decay) */
+        float mk = fmaf(gk, one_m_beta1, m[k] * beta1);
+        float vk = fmaf(one_m_beta2 * gk, gk, v[k] * beta2);
+        m[k] = mk;
+        v[k] = vk;
+        float denom = sqrtf(vk) / bc2_sqrt + eps;
+        p[k] = pk + neg_step_size * mk / denom; /* addcdiv_(exp_avg, denom, value=-step_size) */
+    }
+}
+
 static nn_status adam_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads, size_t n)
 {
     builtin *b = o->impl;
@@ -438,6 +468,13 @@ static nn_status adam_step(nn_optim *o, nn_tensor *params, const nn_tensor *grad
     for (size_t i = 0; i < n; i++) {
         float *p = params[i].data;
         const float *g = grads[i].data;
+        if (vmax == NULL) {
+            adam_update(params[i].size, p, g, m + off, v + off, decoupled ? shrink : 1.0f, l2,
+                        wd, beta1, one_m_beta1, beta2, one_m_beta2, bc2_sqrt, eps,
+                        neg_step_size);
+            off += params[i].size;
+            continue;
+        }
         for (size_t k = 0, j = off; k < params[i].size; k++, j++) {
             float gk = g[k];
             if (decoupled)
@@ -447,11 +484,10 @@ static nn_status adam_step(nn_optim *o, nn_tensor *params, const nn_tensor *grad
             m[j] = fmaf(gk, one_m_beta1, m[j] * beta1);
             v[j] = fmaf(one_m_beta2 * gk, gk, v[j] * beta2);
             float vhat = v[j];
-            if (vmax != NULL) { /* torch.maximum, which propagates NaN */
-                if (isnan(vhat) || vhat > vmax[j])
-                    vmax[j] = vhat;
-                vhat = vmax[j];
-            }
+            /* torch.maximum, which propagates NaN */
+            if (isnan(vhat) || vhat > vmax[j])
+                vmax[j] = vhat;
+            vhat = vmax[j];
             float denom = sqrtf(vhat) / bc2_sqrt + eps;
             p[k] = p[k] +
                    neg_step_size * m[j] / denom; /* addcdiv_(exp_avg, denom, value=-step_size) */
