@@ -543,21 +543,24 @@ def plot(args, table, threads, optims, batches):
                 row += [f"{N_TRAIN / m[i]:.0f}" for i in ("nn", "torch", "numpy", "floor")]
             f.write(" ".join(row) + "\n")
     cols = []
-    styles = {"nn": "lw 2 pt 7", "torch": "lw 2 pt 5", "numpy": "lw 1 pt 9", "floor": "lw 1 dt 2 pt 1"}
+    colors = {"nn": "#1f5fbf", "torch": "#d0402a", "numpy": "#2e9a3e", "floor": "#808080"}
     names = {"nn": "nn", "torch": "PyTorch", "numpy": "NumPy", "floor": "gemm floor"}
     c = 2
     for t in threads:
         for i in ("nn", "torch", "numpy", "floor"):
-            cols.append(f"'{dat}' using 1:{c} with linespoints {styles[i]} "
+            width = 2.5 if i in ("nn", "torch") else 1.5
+            cols.append(f"'{dat}' using 1:{c} with linespoints lw {width} lc rgb '{colors[i]}' "
+                        f"dt {1 if t == threads[0] else 2} pt {7 if t == threads[0] else 6} "
                         f"title '{names[i]}, {t} thread{'s' if t > 1 else ''}'")
             c += 1
     script = "\n".join([
-        "set terminal pngcairo size 900,560 noenhanced" if has_pngcairo() else "set terminal png size 900,560",
+        "set terminal pngcairo size 960,560 noenhanced" if has_pngcairo() else "set terminal png size 960,560",
         f"set output '{args.plot}'",
-        f"set title 'MLP 784-256-128-10, {o.upper()}, one epoch of 60000 samples: samples/s (higher is better)'",
+        f"set title 'MLP 784-256-128-10, {o.upper()}, one epoch of 60000 samples (higher is better)'",
         "set xlabel 'batch size'", "set ylabel 'training samples per second'",
         "set logscale x 2", f"set xtics ({', '.join(str(b) for b in batches)})",
-        "set key left top", "set grid", "set yrange [0:*]",
+        f"set xrange [{batches[0] / 1.15}:{batches[-1] * 1.15}]",
+        "set key outside right top", "set grid", "set yrange [0:*]",
         "plot " + ", \\\n     ".join(cols), ""])
     with open(os.path.join(args.out, "plot.gp"), "w") as f:
         f.write(script)

@@ -581,8 +581,8 @@ static void suite_kernels(const options *o, int smoke)
 
     /* The 2-2-1 net's products and a sweep of small ones: where a direct loop beats BLAS. */
     static const size_t tiny[][3] = {{1, 2, 2}, {1, 1, 2}, {2, 2, 1}, {1, 2, 1}, {4, 4, 4},
-                                     {8, 8, 8}, {16, 16, 16}, {32, 32, 32}, {32, 10, 128},
-                                     {64, 64, 64}};
+                                     {4, 4, 8}, {4, 8, 8}, {8, 8, 8}, {16, 16, 16},
+                                     {32, 32, 32}, {32, 10, 128}, {64, 64, 64}};
     for (size_t i = 0; i < (smoke ? 2 : sizeof tiny / sizeof tiny[0]); i++) {
         for (int op = 0; op < 3; op++) {
             gemm_case g = {op == 0 ? "small_forward" : op == 1 ? "small_weight_grad" : "small_input_grad",

@@ -15,15 +15,22 @@ static int fits_int(size_t n) { return n <= (size_t)INT_MAX; }
 static inline size_t rows_of(const nn_tensor *t) { return t->ndim == 1 ? 1 : t->shape[0]; }
 static inline size_t cols_of(const nn_tensor *t)
 {
-    return t->ndim == 2 ? t->shape[1] : t->ndim == 1 ? t->size : t->size / t->shape[0];
+    return t->ndim == 2 ? t->shape[1] : nn_tensor_ncols(t);
 }
 
-/* Products with m n k up to this go to gemm_small instead of BLAS. Measured with
- * `nn_bench kernels` (docs/performance.md): OpenBLAS spends 0.1-0.2 us per call
- * before any arithmetic (argument checks, buffer allocation under a mutex, packing),
- * which the direct loop matches at about this many multiply-adds. */
+/* Products with m n k up to this go to gemm_small instead of BLAS, and dense layers
+ * with B in out up to NN_LINEAR_SMALL_MAX to the fused loops of nn_kernel_linear.
+ * Measured on the benchmark machine (docs/performance.md; OpenBLAS 0.3.21, Zen):
+ * a cblas_sgemm call costs 70-120 ns before any arithmetic, so the direct loop wins
+ * at m n k = 64 (60 ns against 80) and loses at 128 (108 against 88); the linear
+ * kernels replace two or three BLAS calls and win up to about 200 multiply-adds
+ * (B in out = 64: 46 ns against 94 forward, 94 against 218 backward; 256: 154
+ * against 131 and 327 against 306). */
 #ifndef NN_GEMM_SMALL_MAX
-#define NN_GEMM_SMALL_MAX 512
+#define NN_GEMM_SMALL_MAX 64
+#endif
+#ifndef NN_LINEAR_SMALL_MAX
+#define NN_LINEAR_SMALL_MAX 128
 #endif
 
 /* C = alpha op(A) op(B) + beta C straight from the definition, each dot product
@@ -79,25 +86,35 @@ nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor 
 
 /* ---- the dense layer's products, fused for tiny sizes ------------------------------- */
 
+/* The shape error of the linear kernels, kept out of line: the checks below run on
+ * every call and, inlined without it, cost little next to a 2x2 product. */
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static nn_status linear_shape_error(const char *fn, const nn_tensor *x, const nn_tensor *w,
+                                    const nn_tensor *b, const nn_tensor *y)
+{
+    return nn_error(NN_ERR_SHAPE,
+                    "%s: x is (%zu, %zu), W is (%zu, %zu), b has %zu elements, y is (%zu, %zu)", fn,
+                    rows_of(x), cols_of(x), rows_of(w), cols_of(w), b != NULL ? b->size : 0,
+                    rows_of(y), cols_of(y));
+}
+
 /* x: (B, in), w: (out, in), y: (B, out); b: out elements or NULL. */
-static nn_status check_linear(const char *fn, const nn_tensor *x, const nn_tensor *w,
-                              const nn_tensor *b, const nn_tensor *y)
+static inline nn_status check_linear(const char *fn, const nn_tensor *x, const nn_tensor *w,
+                                     const nn_tensor *b, const nn_tensor *y)
 {
     size_t bs = rows_of(x), in = cols_of(x), out = rows_of(w);
     if (cols_of(w) != in || rows_of(y) != bs || cols_of(y) != out || (b != NULL && b->size != out))
-        return nn_error(NN_ERR_SHAPE,
-                        "%s: x is (%zu, %zu), W is (%zu, %zu), b has %zu elements, y is (%zu, %zu)",
-                        fn, bs, in, out, cols_of(w), b != NULL ? b->size : 0, rows_of(y),
-                        cols_of(y));
+        return linear_shape_error(fn, x, w, b, y);
     return NN_OK;
 }
 
-/* 1 when every product of a dense layer of these sizes is small enough for the direct
- * loops (the same bound as gemm_small, per product). */
+/* 1 when a dense layer of these sizes goes to the direct loops. */
 static int linear_is_small(size_t bs, size_t in, size_t out)
 {
-    return bs <= NN_GEMM_SMALL_MAX && in <= NN_GEMM_SMALL_MAX && out <= NN_GEMM_SMALL_MAX &&
-           bs * in * out <= NN_GEMM_SMALL_MAX;
+    return bs <= NN_LINEAR_SMALL_MAX && in <= NN_LINEAR_SMALL_MAX &&
+           out <= NN_LINEAR_SMALL_MAX && bs * in * out <= NN_LINEAR_SMALL_MAX;
 }
 
 nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tensor *b, nn_tensor *y)
@@ -117,14 +134,17 @@ nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tens
             st = nn_kernel_gemm(NN_NO_TRANS, NN_TRANS, 1.0f, x, w, b != NULL ? 1.0f : 0.0f, y);
         return st;
     }
+    /* Float sums, as the BLAS path: at these sizes (k <= 512 terms) they lose nothing
+     * that matters, and converting to double cost more than the products. */
     const float *xd = x->data, *wd = w->data, *bd = b != NULL ? b->data : NULL;
     float *yd = y->data;
-    for (size_t i = 0; i < bs; i++)
+    for (size_t i = 0; i < bs; i++, xd += in, yd += out)
         for (size_t j = 0; j < out; j++) {
-            double s = bd != NULL ? bd[j] : 0.0;
+            const float *wj = wd + j * in;
+            float s = 0.0f;
             for (size_t p = 0; p < in; p++)
-                s += (double)xd[i * in + p] * wd[j * in + p];
-            yd[i * out + j] = (float)s;
+                s += xd[p] * wj[p];
+            yd[j] = bd != NULL ? s + bd[j] : s;
         }
     return NN_OK;
 }
@@ -155,31 +175,29 @@ nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, cons
             st = nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, dy, w, 0.0f, dx);
         return st;
     }
+    /* Row by row of the batch, each row's contribution added in float as it comes,
+     * like the gemm with beta = 1 it replaces: dW[j, :] += dy[i, j] x[i, :],
+     * db[j] += dy[i, j], dx[i, :] = sum_j dy[i, j] W[j, :]. As for BLAS, the outputs
+     * must not overlap the inputs. */
     const float *xd = x->data, *wd = w->data, *gd = dy->data;
-    float *dwd = dw->data;
-    for (size_t j = 0; j < out; j++) {
-        /* dW[j, :] += sum_i dy[i, j] x[i, :]; db[j] += sum_i dy[i, j] */
-        for (size_t p = 0; p < in; p++) {
-            double s = 0.0;
-            for (size_t i = 0; i < bs; i++)
-                s += (double)gd[i * out + j] * xd[i * in + p];
-            dwd[j * in + p] = (float)(dwd[j * in + p] + s);
+    float *dwd = dw->data, *dbd = db != NULL ? db->data : NULL, *dxd = dx != NULL ? dx->data : NULL;
+    for (size_t i = 0; i < bs; i++, xd += in, gd += out) {
+        for (size_t j = 0; j < out; j++) {
+            float g = gd[j];
+            float *dwj = dwd + j * in;
+            for (size_t p = 0; p < in; p++)
+                dwj[p] += g * xd[p];
+            if (dbd != NULL)
+                dbd[j] += g;
         }
-        if (db != NULL) {
-            double s = 0.0;
-            for (size_t i = 0; i < bs; i++)
-                s += gd[i * out + j];
-            db->data[j] = (float)(db->data[j] + s);
-        }
-    }
-    if (dx != NULL) /* dx[i, :] = sum_j dy[i, j] W[j, :] */
-        for (size_t i = 0; i < bs; i++)
+        if (dxd != NULL) /* sums in a register: through dx[] each += waited on a store */
             for (size_t p = 0; p < in; p++) {
-                double s = 0.0;
+                float s = 0.0f;
                 for (size_t j = 0; j < out; j++)
-                    s += (double)gd[i * out + j] * wd[j * in + p];
-                dx->data[i * in + p] = (float)s;
+                    s += gd[j] * wd[j * in + p];
+                dxd[i * in + p] = s;
             }
+    }
     return NN_OK;
 }
 

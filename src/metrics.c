@@ -101,7 +101,7 @@ nn_status nn_confusion_add(const nn_tensor *pred, const nn_tensor *target, size_
                         "nn_confusion_add: predictions of width %zu have %zu classes, not %zu",
                         width, k, classes);
     /* Validate every target first so a bad row leaves the matrix as it was. */
-    size_t cls;
+    size_t cls = 0;
     for (size_t i = 0; i < rows; i++)
         if ((st = target_class(__func__, target, i, width, &cls)) != NN_OK)
             return st;

@@ -59,12 +59,13 @@ static void test_gemm_all_transposes(void **state)
 }
 
 /* Both gemm paths, the direct loop for tiny products and BLAS above it (kernel.c
- * switches at m n k = 512), for every transpose, against the definition in double. */
+ * switches at m n k = 64), for every transpose, against the definition in double. */
 static void test_gemm_both_paths(void **state)
 {
     (void)state;
-    /* 1x2x2 (the 2-2-1 net's), 8x8x8 (the switch), 9x7x11 and 33x17x20 (BLAS). */
-    const size_t sizes[][3] = {{1, 2, 2}, {2, 1, 3}, {8, 8, 8}, {9, 7, 11}, {33, 17, 20}};
+    /* 1x2x2 (the 2-2-1 net's), 4x4x4 (the last direct one), 5x4x4, 9x7x11 and
+     * 33x17x20 (BLAS). */
+    const size_t sizes[][3] = {{1, 2, 2}, {2, 1, 3}, {4, 4, 4}, {5, 4, 4}, {9, 7, 11}, {33, 17, 20}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
         float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b);
@@ -99,7 +100,8 @@ static void test_gemm_both_paths(void **state)
 static void test_linear_kernels(void **state)
 {
     (void)state;
-    const size_t sizes[][3] = {{1, 2, 2}, {4, 2, 1}, {16, 12, 9}}; /* B, in, out */
+    /* B, in, out: direct loops up to B in out = 128 (4x4x8), BLAS above. */
+    const size_t sizes[][3] = {{1, 2, 2}, {4, 2, 1}, {4, 4, 8}, {4, 4, 9}, {16, 12, 9}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t bs = sizes[s][0], in = sizes[s][1], out = sizes[s][2];
         float x[16 * 12], w[9 * 12], b[9], y[16 * 9], dy[16 * 9], dw[9 * 12], db[9], dx[16 * 12];

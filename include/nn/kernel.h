@@ -22,7 +22,7 @@ typedef enum nn_trans {
 
 /* C = alpha * op(A) op(B) + beta * C.
  * op(A): (M, K), op(B): (K, N), C: (M, N). With beta == 0, C's old contents
- * are ignored (NaN in C does not propagate). Products with M N K up to 512 are
+ * are ignored (NaN in C does not propagate). Products with M N K up to 64 are
  * computed by a direct loop (dot products in double), larger ones by cblas_sgemm:
  * below that size a BLAS call costs more than the arithmetic. Either way the
  * result depends only on the operands and, for BLAS, the thread count.
@@ -33,8 +33,9 @@ nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor 
 /* The dense layer's forward in one call: y = x W^T + b (b broadcast over the rows).
  * x: (B, in), w: (out, in), b: out elements or NULL (no bias), y: (B, out), y not
  * overlapping the inputs. Equal to nn_kernel_set_rows then nn_kernel_gemm with
- * beta 1, which is what runs for large sizes; for tiny ones (a batch of one through
- * a 2-2-1 net) one direct loop replaces both calls. Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+ * beta 1, which is what runs for large sizes; for tiny ones (B in out up to 128, such
+ * as a batch of one through a 2-2-1 net) one direct loop in float replaces both
+ * calls. Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
 nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tensor *b,
                            nn_tensor *y);
 
@@ -42,7 +43,8 @@ nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tens
  *   dw += dy^T x   dw: out * in elements, (out, in) row-major
  *   db += colsum(dy)   db: out elements, or NULL to skip
  *   dx  = dy w     dx: (B, in), or NULL to skip
- * x: (B, in), w: (out, in). Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+ * x: (B, in), w: (out, in); the outputs must not overlap the inputs.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
 nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, const nn_tensor *dy,
                                     nn_tensor *dw, nn_tensor *db, nn_tensor *dx);
 
