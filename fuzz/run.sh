@@ -10,6 +10,8 @@
 # crash, leak, sanitizer report, failed check or timeout stops the target, leaves the
 # input that did it in build/fuzz/fuzz/run-<target>/ (crash-*, leak-*, timeout-*) and fails the
 # script. Needs clang and libclang-rt-14-dev (Debian 12) for libFuzzer.
+# NN_FUZZ_SEED=N fixes libFuzzer's random seed (CI does), so a finding can be replayed
+# by running again with the same seed; unset, every run explores differently.
 # Exit status: 0 no findings, 1 a finding or a build failure, 2 bad usage.
 set -euo pipefail
 
@@ -46,11 +48,12 @@ for t in model spec; do
     if [[ -d fuzz/regressions/$t ]] && compgen -G "fuzz/regressions/$t/*" >/dev/null; then
         cp fuzz/regressions/"$t"/* "$work/corpus/"
     fi
-    dict=()
-    [[ -f fuzz/$t.dict ]] && dict=(-dict="$PWD/fuzz/$t.dict")
+    opts=()
+    [[ -f fuzz/$t.dict ]] && opts=(-dict="$PWD/fuzz/$t.dict")
+    [[ -n ${NN_FUZZ_SEED:-} ]] && opts+=(-seed="$NN_FUZZ_SEED")
     printf '\n==> fuzz_%s for %ss\n' "$t" "$seconds"
     bin=$(cd "$dir/fuzz" && pwd)/fuzz_$t
-    if (cd "$work" && "$bin" "${dict[@]}" -max_total_time="$seconds" \
+    if (cd "$work" && "$bin" "${opts[@]}" -max_total_time="$seconds" \
             -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 corpus) \
             >"$work/log" 2>&1; then
         grep -E '^stat::number_of_executed_units|^Done|^stat::peak_rss' "$work/log" || true
