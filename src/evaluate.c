@@ -41,7 +41,10 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
     if (b > n)
         b = n;
     nn_status st;
-    /* Rows [first, first + rows) are contiguous, so batches are views: nothing is copied. */
+    const nn_loss *lossf = nn_net_loss(net);
+    double loss_total = 0.0;
+    /* Rows [first, first + rows) are contiguous, so batches are views: nothing is copied.
+     * One forward pass per batch serves the loss and the counts alike. */
     for (size_t first = 0; first < n; first += b) {
         size_t rows = n - first < b ? n - first : b, c = 0;
         nn_tensor xb, tb;
@@ -50,18 +53,23 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
             (st = nn_tensor_rows(target, first, rows, &tb)) != NN_OK ||
             (st = nn_net_forward(net, &xb, 0, &yb)) != NN_OK)
             return st;
+        double v = 0.0;
         if ((st = nn_count_correct(yb, &tb, &c)) != NN_OK ||
-            (confusion != NULL && (st = nn_confusion_add(yb, &tb, k, confusion)) != NN_OK)) {
+            (confusion != NULL && (st = nn_confusion_add(yb, &tb, k, confusion)) != NN_OK) ||
+            (lossf != NULL && (st = nn_loss_eval(lossf, yb, &tb, &v, NULL)) != NN_OK)) {
             /* The metrics number rows within the batch; say where the batch starts. */
             char cause[256];
             snprintf(cause, sizeof cause, "%s", nn_last_error());
             return nn_error(st, "nn_evaluate: in the batch starting at row %zu: %s", first, cause);
         }
         correct += c;
+        /* A batch's mean weighs in by its rows, so the batches give the mean over all. */
+        if (lossf != NULL)
+            loss_total += lossf->reduction == NN_REDUCTION_MEAN ? v * (double)rows : v;
     }
     double loss = NAN;
-    if (nn_net_loss(net) != NULL && (st = nn_net_eval_loss(net, x, target, &loss)) != NN_OK)
-        return st;
+    if (lossf != NULL)
+        loss = lossf->reduction == NN_REDUCTION_MEAN ? loss_total / (double)n : loss_total;
     if (stats != NULL) {
         stats->rows = n;
         stats->correct = correct;

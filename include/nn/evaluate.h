@@ -21,7 +21,7 @@ typedef struct nn_eval_stats {
     size_t rows;     /* N */
     size_t correct;  /* rows classified right */
     double accuracy; /* correct / N */
-    double loss;     /* the network's loss on the set (nn_net_eval_loss); NaN without a loss */
+    double loss;     /* the network's loss on the set (as nn_net_eval_loss); NaN without a loss */
     double seconds;  /* wall time of the evaluation */
 } nn_eval_stats;
 
@@ -33,7 +33,7 @@ typedef struct nn_eval_stats {
  * Allocates only what the network's workspace needs for batch_size rows the first
  * time. On error stats and confusion are unspecified.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (classes is not K, a
- * bad target index), those of nn_net_forward and nn_net_eval_loss. */
+ * bad target index), those of nn_net_forward and nn_loss_eval. */
 nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, size_t batch_size,
                       size_t *confusion, size_t classes, nn_eval_stats *stats);
 
