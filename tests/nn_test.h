@@ -204,6 +204,20 @@ static inline int nn_test_alloc_teardown(void **state)
     return zero != 0 ? -1 : 0;
 }
 
+/* ---- data ------------------------------------------------------------------------ */
+
+/* A new (n, w) tensor of values uniform in [-2, 2) drawn from nn_rng_seed(seed, stream). */
+static inline nn_tensor *nn_test_random_tensor(size_t n, size_t w, uint64_t seed, uint64_t stream)
+{
+    nn_tensor *t = NULL;
+    assert_ok(nn_tensor_new2d(n, w, &t));
+    nn_rng rng;
+    nn_rng_seed(&rng, seed, stream);
+    for (size_t k = 0; k < t->size; k++)
+        t->data[k] = (float)(4.0 * nn_rng_uniform(&rng) - 2.0);
+    return t;
+}
+
 /* ---- building small networks -------------------------------------------------- */
 
 static inline nn_layer *nn_test_dense(size_t units, nn_init w, nn_init b)

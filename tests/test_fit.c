@@ -13,13 +13,7 @@
 
 static nn_tensor *random_tensor(size_t n, size_t w, uint64_t seed)
 {
-    nn_tensor *t = NULL;
-    assert_ok(nn_tensor_new2d(n, w, &t));
-    nn_rng rng;
-    nn_rng_seed(&rng, seed, 7);
-    for (size_t k = 0; k < t->size; k++)
-        t->data[k] = (float)(4.0 * nn_rng_uniform(&rng) - 2.0);
-    return t;
+    return nn_test_random_tensor(n, w, seed, 7);
 }
 
 /* 3 -> dense 4 -> sigmoid -> dense 2 -> sigmoid, MSE, SGD(lr). */

@@ -8,13 +8,7 @@
 /* n rows of w uniform values in [-2, 2) from a fixed seed: plain data, not zeros. */
 static nn_tensor *random_tensor(size_t n, size_t w, uint64_t seed)
 {
-    nn_tensor *t = NULL;
-    assert_ok(nn_tensor_new2d(n, w, &t));
-    nn_rng rng;
-    nn_rng_seed(&rng, seed, 99);
-    for (size_t k = 0; k < t->size; k++)
-        t->data[k] = (float)(4.0 * nn_rng_uniform(&rng) - 2.0);
-    return t;
+    return nn_test_random_tensor(n, w, seed, 99);
 }
 
 /* 3 -> dense 4 -> sigmoid -> dense 2 -> sigmoid, N(0, 1) parameters from seed,
