@@ -4,13 +4,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "activation_impl.h"
 #include "nn/activation.h"
-
-typedef struct activation {
-    nn_activation_kind kind;
-    float a; /* leaky_relu: negative_slope; elu: alpha; softplus: beta */
-    float b; /* softplus: threshold */
-} activation;
 
 const char *nn_activation_name(nn_activation_kind kind)
 {
@@ -101,49 +96,31 @@ static nn_status check_backward(const nn_layer *l, const nn_tensor *x, const nn_
         st = check_like(l, "backward", "dx", dx, x);
     return st;
 }
-
-/* ---- elementwise kinds: NAME_f(x) = y and NAME_df(x, y) = dy/dx ----------------------
+/* ---- elementwise kinds (scalar functions and loops in activation_impl.h) ---------------
  *
- * ELEMENTWISE_LAYER(NAME) turns the pair into the layer's forward, y[i] = NAME_f(x[i]),
- * its backward, dx[i] = dy[i] * NAME_df(x[i], y[i]), and the table NAME_ops. The
- * scalar functions are static inline so that each loop is compiled with its own
- * function inlined rather than called through a pointer per element. The loops
- * work on local copies (data pointers, the parameters, the derivative in its own
- * variable) so that GCC can prove no store changes them and turn relu's select into
- * vector blends: written through the fields it kept a scalar loop with a branch per
- * element, mispredicted on about every other element of a (B, 256) batch. */
+ * ELEMENTWISE_LAYER(NAME) turns NAME's loops into the layer's checked forward and
+ * backward and the table NAME_ops. */
 
 #define ELEMENTWISE_LAYER(NAME)                                                                    \
     static nn_status NAME##_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)   \
     {                                                                                              \
         (void)training;                                                                            \
-        const activation ac = *(const activation *)l->impl, *a = &ac;                              \
         nn_status st = check_forward(l, x, y);                                                     \
         if (st != NN_OK)                                                                           \
             return st;                                                                             \
-        const float *xs = x->data;                                                                 \
-        float *ys = y->data;                                                                       \
-        for (size_t i = 0, n = x->size; i < n; i++) {                                              \
-            float v = NAME##_f(a, xs[i]);                                                          \
-            ys[i] = v;                                                                             \
-        }                                                                                          \
+        NAME##_forward_loop(*(const activation *)l->impl, x->data, y->data, x->size);              \
         return NN_OK;                                                                              \
     }                                                                                              \
     static nn_status NAME##_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,          \
                                      const nn_tensor *dy, nn_tensor *dx)                           \
     {                                                                                              \
-        const activation ac = *(const activation *)l->impl, *a = &ac;                              \
         if (dx == NULL)                                                                            \
             return NN_OK;                                                                          \
         nn_status st = check_backward(l, x, y, dy, dx);                                            \
         if (st != NN_OK)                                                                           \
             return st;                                                                             \
-        const float *xs = x->data, *ys = y->data, *gs = dy->data;                                  \
-        float *ds = dx->data;                                                                      \
-        for (size_t i = 0, n = x->size; i < n; i++) {                                              \
-            float d = NAME##_df(a, xs[i], ys[i]);                                                  \
-            ds[i] = gs[i] * d;                                                                     \
-        }                                                                                          \
+        NAME##_backward_loop(*(const activation *)l->impl, x->data, y->data, dy->data, dx->data,   \
+                             x->size);                                                             \
         return NN_OK;                                                                              \
     }                                                                                              \
     static const nn_layer_ops NAME##_ops = {                                                       \
@@ -154,179 +131,17 @@ static nn_status check_backward(const nn_layer *l, const nn_tensor *x, const nn_
         .destroy = act_destroy,                                                                    \
     }
 
-/* sigma(z) and 1 - sigma(z), both without cancellation: exp is taken only of
- * -|z| <= 0, so it cannot overflow, and the small one of the pair is e / (1 + e)
- * rather than 1 minus something close to 1. */
-static inline void sigmoid_pair(float z, float *s, float *one_minus_s)
-{
-    float e = expf(-fabsf(z)), d = 1.0f + e;
-    /* The numerator is chosen before dividing, so a caller that needs only s pays
-     * one division, not two and a select; the results are the same bits. */
-    *s = (z >= 0.0f ? 1.0f : e) / d;
-    *one_minus_s = (z >= 0.0f ? e : 1.0f) / d;
-}
-
-/* identity: y = x; dy/dx = 1 */
-static inline float identity_f(const activation *a, float x)
-{
-    (void)a;
-    return x;
-}
-static inline float identity_df(const activation *a, float x, float y)
-{
-    (void)a, (void)x, (void)y;
-    return 1.0f;
-}
 ELEMENTWISE_LAYER(identity);
-
-/* sigmoid: y = sigma(x); dy/dx = y (1 - y), written with the output as torch does */
-static inline float sigmoid_f(const activation *a, float x)
-{
-    (void)a;
-    float s, c;
-    sigmoid_pair(x, &s, &c);
-    return s;
-}
-static inline float sigmoid_df(const activation *a, float x, float y)
-{
-    (void)a, (void)x;
-    return y * (1.0f - y);
-}
 ELEMENTWISE_LAYER(sigmoid);
-
-/* relu: y = max(x, 0); dy/dx = 1 if x > 0, else 0 (0 at the kink, as torch).
- * Written as x < 0 ? 0 : x so that a NaN input stays NaN instead of vanishing. */
-static inline float relu_f(const activation *a, float x)
-{
-    (void)a;
-    return x < 0.0f ? 0.0f : x;
-}
-static inline float relu_df(const activation *a, float x, float y)
-{
-    (void)a, (void)y;
-    return x > 0.0f ? 1.0f : 0.0f;
-}
 ELEMENTWISE_LAYER(relu);
-
-/* leaky_relu: y = x if x > 0, else slope x; dy/dx = 1 if x > 0, else slope */
-static inline float leaky_relu_f(const activation *a, float x) { return x > 0.0f ? x : a->a * x; }
-static inline float leaky_relu_df(const activation *a, float x, float y)
-{
-    (void)y;
-    return x > 0.0f ? 1.0f : a->a;
-}
 ELEMENTWISE_LAYER(leaky_relu);
-
-/* elu: y = x if x > 0, else alpha (exp(x) - 1); dy/dx = 1 if x > 0, else alpha exp(x).
- * expm1 keeps the relative accuracy of exp(x) - 1 for small |x|. */
-static inline float elu_f(const activation *a, float x) { return x > 0.0f ? x : a->a * expm1f(x); }
-static inline float elu_df(const activation *a, float x, float y)
-{
-    (void)y;
-    return x > 0.0f ? 1.0f : a->a * expf(x);
-}
 ELEMENTWISE_LAYER(elu);
-
-/* tanh: y = tanh(x); dy/dx = 1 - y^2, with the output as torch does */
-static inline float tanh_f(const activation *a, float x)
-{
-    (void)a;
-    return tanhf(x);
-}
-static inline float tanh_df(const activation *a, float x, float y)
-{
-    (void)a, (void)x;
-    return 1.0f - y * y;
-}
 ELEMENTWISE_LAYER(tanh);
-
-/* softplus (beta = a->a, threshold = a->b):
- *   y = log(1 + exp(beta x)) / beta = (max(beta x, 0) + log1p(exp(-|beta x|))) / beta,
- *   dy/dx = sigma(beta x);
- * and y = x, dy/dx = 1 where beta x > threshold, torch's switch to the line it
- * approaches. The second form of log(1 + exp(z)) never overflows. */
-static inline float softplus_f(const activation *a, float x)
-{
-    float z = a->a * x;
-    if (z > a->b)
-        return x;
-    return (fmaxf(z, 0.0f) + log1pf(expf(-fabsf(z)))) / a->a;
-}
-static inline float softplus_df(const activation *a, float x, float y)
-{
-    (void)y;
-    float z = a->a * x, s, c;
-    if (z > a->b)
-        return 1.0f;
-    sigmoid_pair(z, &s, &c);
-    return s;
-}
 ELEMENTWISE_LAYER(softplus);
-
-static const float sqrt1_2 = 0.70710678118654752440f;      /* 1 / sqrt(2) */
-static const float inv_sqrt_2pi = 0.39894228040143267794f; /* 1 / sqrt(2 pi) */
-static const float sqrt_2_pi = 0.79788456080286535588f;    /* sqrt(2 / pi) */
-static const float gelu_tanh_c = 0.044715f;
-
-/* gelu: y = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2;
- *   dy/dx = Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
- * erfc rather than 1 + erf: for x << 0, 1 + erf(x / sqrt 2) cancels to a few bits
- * (torch's float32 GELU loses them: at x = -3 it is off by 4e-5 relative). */
-static inline float gelu_f(const activation *a, float x)
-{
-    (void)a;
-    return 0.5f * x * erfcf(-x * sqrt1_2);
-}
-static inline float gelu_df(const activation *a, float x, float y)
-{
-    (void)a, (void)y;
-    return 0.5f * erfcf(-x * sqrt1_2) + x * inv_sqrt_2pi * expf(-0.5f * x * x);
-}
 ELEMENTWISE_LAYER(gelu);
-
-/* gelu_tanh: y = x/2 (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
- * (Hendrycks & Gimpel 2016, "Gaussian Error Linear Units"), computed as the equal
- * y = x sigma(2u), since (1 + tanh(u)) / 2 = sigma(2u): no cancellation for x << 0.
- *   dy/dx = sigma(2u) + x sigma(2u) (1 - sigma(2u)) 2 du/dx,
- *   du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2).
- * Where sigma(2u) (1 - sigma(2u)) is 0 the second term is skipped: it is 0, and
- * for |x| beyond 1e19 x^2 in du/dx overflows and 0 * inf would make a NaN. */
-static inline float gelu_tanh_f(const activation *a, float x)
-{
-    (void)a;
-    float u = sqrt_2_pi * (x + gelu_tanh_c * x * x * x), s, c;
-    sigmoid_pair(2.0f * u, &s, &c);
-    return x * s;
-}
-static inline float gelu_tanh_df(const activation *a, float x, float y)
-{
-    (void)a, (void)y;
-    float u = sqrt_2_pi * (x + gelu_tanh_c * x * x * x), s, c;
-    sigmoid_pair(2.0f * u, &s, &c);
-    float g = s * c;
-    if (g == 0.0f)
-        return s;
-    float du = sqrt_2_pi * (1.0f + 3.0f * gelu_tanh_c * x * x);
-    return s + 2.0f * x * g * du;
-}
 ELEMENTWISE_LAYER(gelu_tanh);
-
-/* silu: y = x sigma(x); dy/dx = sigma(x) (1 + x (1 - sigma(x))) */
-static inline float silu_f(const activation *a, float x)
-{
-    (void)a;
-    float s, c;
-    sigmoid_pair(x, &s, &c);
-    return x * s;
-}
-static inline float silu_df(const activation *a, float x, float y)
-{
-    (void)a, (void)y;
-    float s, c;
-    sigmoid_pair(x, &s, &c);
-    return s * (1.0f + x * c);
-}
 ELEMENTWISE_LAYER(silu);
+
 
 /* ---- row-wise kinds ----------------------------------------------------------------
  *
@@ -660,4 +475,16 @@ nn_status nn_activation_get(const nn_layer *l, nn_activation_kind *kind, double 
     }
     return nn_error(NN_ERR_INVALID_ARG, "nn_activation_get: layer '%s' is not an activation",
                     nn_layer_name(l));
+}
+
+int nn_activation_elementwise(const nn_layer *l, activation *out)
+{
+    if (l == NULL || l->ops == &softmax_ops || l->ops == &log_softmax_ops)
+        return 0;
+    for (int k = 0; nn_activation_name((nn_activation_kind)k) != NULL; k++)
+        if (l->ops == ops_of((nn_activation_kind)k)) {
+            *out = *(const activation *)l->impl;
+            return 1;
+        }
+    return 0;
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "nn/loss.h"
 #include "nn/status.h"
 
 /* Records a formatted message as the thread's last error and returns status,
@@ -49,5 +50,15 @@ void nn_xfree(void *ptr);
         if ((p) == NULL)                                                                       \
             return nn_error(NN_ERR_NULL_ARG, "%s: argument '%s' is NULL", __func__, #p);      \
     } while (0)
+
+/* 1 when loss is one of nn's own kinds, with the kind in *kind; sets no error. */
+int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
+
+/* One step of plain SGD over a network's whole parameter block: when o is nn's SGD
+ * without momentum and weight decay, updates params[k] -= lr grads[k] for k < n
+ * exactly as nn_optim_step would (same bits, same step counts) and returns 1;
+ * otherwise does nothing and returns 0. One loop instead of one per tensor. */
+struct nn_optim;
+int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, size_t n);
 
 #endif /* NN_INTERNAL_H */

@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "internal.h"
+#include "kernel_small.h"
 #include "nn/kernel.h"
 
 /* cblas takes int sizes; larger tensors are rejected rather than truncated. */
@@ -18,19 +19,12 @@ static inline size_t cols_of(const nn_tensor *t)
     return t->ndim == 2 ? t->shape[1] : nn_tensor_ncols(t);
 }
 
-/* Products with m n k up to this go to gemm_small instead of BLAS, and dense layers
- * with B in out up to NN_LINEAR_SMALL_MAX to the fused loops of nn_kernel_linear.
- * Measured on the benchmark machine (docs/performance.md; OpenBLAS 0.3.21, Zen):
- * a cblas_sgemm call costs 70-120 ns before any arithmetic, so the direct loop wins
- * at m n k = 64 (60 ns against 80) and loses at 128 (108 against 88); the linear
- * kernels replace two or three BLAS calls and win up to about 200 multiply-adds
- * (B in out = 64: 46 ns against 94 forward, 94 against 218 backward; 256: 154
- * against 131 and 327 against 306). */
+/* Products with m n k up to this go to gemm_small instead of BLAS (dense layers switch
+ * at NN_LINEAR_SMALL_MAX, in kernel_small.h). Measured on the benchmark machine
+ * (docs/performance.md): a cblas_sgemm call costs 70-120 ns before any arithmetic, so
+ * the direct loop wins at m n k = 64 (60 ns against 80) and loses at 128 (108 against 88). */
 #ifndef NN_GEMM_SMALL_MAX
 #define NN_GEMM_SMALL_MAX 64
-#endif
-#ifndef NN_LINEAR_SMALL_MAX
-#define NN_LINEAR_SMALL_MAX 128
 #endif
 
 /* C = alpha op(A) op(B) + beta C straight from the definition, each dot product
@@ -110,13 +104,6 @@ static inline nn_status check_linear(const char *fn, const nn_tensor *x, const n
     return NN_OK;
 }
 
-/* 1 when a dense layer of these sizes goes to the direct loops. */
-static int linear_is_small(size_t bs, size_t in, size_t out)
-{
-    return bs <= NN_LINEAR_SMALL_MAX && in <= NN_LINEAR_SMALL_MAX &&
-           out <= NN_LINEAR_SMALL_MAX && bs * in * out <= NN_LINEAR_SMALL_MAX;
-}
-
 nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tensor *b, nn_tensor *y)
 {
     NN_CHECK_NULL(x);
@@ -126,7 +113,7 @@ nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tens
     if (st != NN_OK)
         return st;
     size_t bs = rows_of(x), in = cols_of(x), out = rows_of(w);
-    if (!linear_is_small(bs, in, out)) {
+    if (!nn_linear_is_small(bs, in, out)) {
         /* Broadcast the bias into y, then let one gemm accumulate x W^T onto it. */
         if (b != NULL)
             st = nn_kernel_set_rows(y, b);
@@ -134,18 +121,7 @@ nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tens
             st = nn_kernel_gemm(NN_NO_TRANS, NN_TRANS, 1.0f, x, w, b != NULL ? 1.0f : 0.0f, y);
         return st;
     }
-    /* Float sums, as the BLAS path: at these sizes (k <= 512 terms) they lose nothing
-     * that matters, and converting to double cost more than the products. */
-    const float *xd = x->data, *wd = w->data, *bd = b != NULL ? b->data : NULL;
-    float *yd = y->data;
-    for (size_t i = 0; i < bs; i++, xd += in, yd += out)
-        for (size_t j = 0; j < out; j++) {
-            const float *wj = wd + j * in;
-            float s = 0.0f;
-            for (size_t p = 0; p < in; p++)
-                s += xd[p] * wj[p];
-            yd[j] = bd != NULL ? s + bd[j] : s;
-        }
+    nn_linear_small(x->data, w->data, b != NULL ? b->data : NULL, y->data, bs, in, out);
     return NN_OK;
 }
 
@@ -166,7 +142,7 @@ nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, cons
                       cols_of(dx), bs, in);
     if (st != NN_OK)
         return st;
-    if (!linear_is_small(bs, in, out)) {
+    if (!nn_linear_is_small(bs, in, out)) {
         nn_tensor dwm = nn_tensor_view2d(dw->data, out, in);
         st = nn_kernel_gemm(NN_TRANS, NN_NO_TRANS, 1.0f, dy, x, 1.0f, &dwm);
         if (st == NN_OK && db != NULL)
@@ -175,29 +151,8 @@ nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, cons
             st = nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, dy, w, 0.0f, dx);
         return st;
     }
-    /* Row by row of the batch, each row's contribution added in float as it comes,
-     * like the gemm with beta = 1 it replaces: dW[j, :] += dy[i, j] x[i, :],
-     * db[j] += dy[i, j], dx[i, :] = sum_j dy[i, j] W[j, :]. As for BLAS, the outputs
-     * must not overlap the inputs. */
-    const float *xd = x->data, *wd = w->data, *gd = dy->data;
-    float *dwd = dw->data, *dbd = db != NULL ? db->data : NULL, *dxd = dx != NULL ? dx->data : NULL;
-    for (size_t i = 0; i < bs; i++, xd += in, gd += out) {
-        for (size_t j = 0; j < out; j++) {
-            float g = gd[j];
-            float *dwj = dwd + j * in;
-            for (size_t p = 0; p < in; p++)
-                dwj[p] += g * xd[p];
-            if (dbd != NULL)
-                dbd[j] += g;
-        }
-        if (dxd != NULL) /* sums in a register: through dx[] each += waited on a store */
-            for (size_t p = 0; p < in; p++) {
-                float s = 0.0f;
-                for (size_t j = 0; j < out; j++)
-                    s += gd[j] * wd[j * in + p];
-                dxd[i * in + p] = s;
-            }
-    }
+    nn_linear_small_backward(x->data, w->data, dy->data, dw->data, db != NULL ? db->data : NULL,
+                             dx != NULL ? dx->data : NULL, bs, in, out, 0);
     return NN_OK;
 }
 

@@ -612,16 +612,23 @@ static const nn_loss_ops *builtin_ops(nn_loss_kind kind)
     return NULL;
 }
 
+/* Matched by table address: a user's loss may reuse a built-in name. */
+int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind)
+{
+    for (int k = 0; builtin_ops((nn_loss_kind)k) != NULL; k++)
+        if (loss->ops == builtin_ops((nn_loss_kind)k)) {
+            *kind = (nn_loss_kind)k;
+            return 1;
+        }
+    return 0;
+}
+
 nn_status nn_loss_get_kind(const nn_loss *loss, nn_loss_kind *kind)
 {
     NN_CHECK_NULL(loss);
     NN_CHECK_NULL(kind);
-    /* Matched by table address: a user's loss may reuse a built-in name. */
-    for (int k = 0; builtin_ops((nn_loss_kind)k) != NULL; k++)
-        if (loss->ops == builtin_ops((nn_loss_kind)k)) {
-            *kind = (nn_loss_kind)k;
-            return NN_OK;
-        }
+    if (nn_loss_is_builtin(loss, kind))
+        return NN_OK;
     return nn_error(NN_ERR_INVALID_ARG, "nn_loss_get_kind: loss '%s' is not one of nn's own",
                     loss->ops->name);
 }

@@ -9,47 +9,10 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "net_impl.h"
 #include "nn/kernel.h"
 #include "nn/metrics.h"
 #include "nn/net.h"
-
-struct nn_net {
-    size_t in_width;
-
-    nn_layer **layers; /* n_layers owned layers, in order */
-    size_t n_layers;
-
-    /* Every parameter of every layer in one block, every gradient in another; the
-     * layers' params[i] / grads[i] are views into them, listed in param_list /
-     * grad_list (n_tensors entries) for the optimizer. */
-    float *param_block;
-    float *grad_block;
-    size_t n_scalars;
-    nn_tensor *param_list;
-    nn_tensor *grad_list;
-    size_t n_tensors;
-
-    nn_loss *loss;
-    size_t target_width;
-    nn_optim *optim;
-    int optim_ready; /* 0 when the parameter list changed since the optimizer's setup */
-    double clip_norm; /* > 0: train steps clip the gradients' global norm to this */
-
-    /* Workspace for batches of up to max_batch rows (0: none yet):
-     *   acts: each layer's output, layer i at act_offset[i], (max_batch, out_i)
-     *   gbuf[0], gbuf[1]: ping-pong buffers for dL/d(activation), (max_batch, max_width) */
-    size_t max_batch;
-    float *acts;
-    size_t *act_offset;
-    float *gbuf[2];
-    nn_tensor *outs; /* outs[i]: layer i's output of the last forward, (B, out_i) */
-
-    /* The last forward's input and batch size, for backward. */
-    nn_tensor x_last;
-    size_t batch;
-    int have_forward;
-    int training; /* the mode of the last forward pass */
-};
 
 /* ---- construction ---------------------------------------------------------------- */
 
@@ -63,6 +26,7 @@ nn_status nn_net_new(size_t in_width, nn_net **out)
     if (net == NULL)
         return nn_error(NN_ERR_NOMEM, "nn_net_new: out of memory");
     net->in_width = in_width;
+    net->small_state = -1;
     *out = net;
     return NN_OK;
 }
@@ -78,6 +42,7 @@ static void free_workspace(nn_net *net)
     net->act_offset = NULL;
     net->gbuf[0] = net->gbuf[1] = NULL;
     net->outs = NULL;
+    net->small_views = 0;
     net->max_batch = 0;
     net->have_forward = 0;
 }
@@ -265,6 +230,7 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
     /* Widths changed: the workspace is re-sized on next use, the optimizer's state re-made. */
     free_workspace(net);
     net->optim_ready = 0;
+    net->small_state = -1;
     return NN_OK;
 }
 
@@ -306,6 +272,7 @@ nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width)
     nn_loss_free(net->loss);
     net->loss = loss;
     net->target_width = target_width;
+    net->small_state = -1;
     return NN_OK;
 }
 
@@ -408,6 +375,7 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
     size_t b = x->shape[0];
     const nn_tensor *in = x;
     net->have_forward = 0;
+    net->small_views = 0; /* outs[] are re-pointed below, maybe for another batch size */
     for (size_t i = 0; i < net->n_layers; i++) {
         nn_layer *l = net->layers[i];
         /* Fields set in place: copying the 64-byte nn_tensor nn_tensor_view2d returns
@@ -615,18 +583,28 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
     return eval_set(net, x, target, loss, NULL);
 }
 
-nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+/* Checks x and target for a training pass (fn names the caller in messages) and
+ * reserves the workspace for them. */
+static nn_status check_pass(const char *fn, nn_net *net, const nn_tensor *x, const nn_tensor *target)
 {
-    NN_CHECK_NULL(net);
     NN_CHECK_NULL(x);
     NN_CHECK_NULL(target);
-    nn_status st = check_input(__func__, net, x);
+    nn_status st = check_input(fn, net, x);
     if (st == NN_OK)
-        st = check_target(__func__, net, x, target);
+        st = check_target(fn, net, x, target);
     if (st == NN_OK)
         st = nn_net_reserve(net, x->shape[0]);
-    if (st == NN_OK)
-        st = forward(net, x, 1);
+    return st;
+}
+
+/* nn_net_compute_grads on arguments check_pass accepted. */
+static nn_status compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+{
+    if (net->small_state < 0)
+        nn_net_small_plan(net);
+    if (net->small_state == 1 && x->shape[0] <= net->small_rows)
+        return nn_net_small_grads(net, x, target, loss);
+    nn_status st = forward(net, x, 1);
     if (st != NN_OK)
         return st;
     const nn_tensor *y = &net->outs[net->n_layers - 1];
@@ -641,6 +619,15 @@ nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor 
         return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
     nn_net_zero_grad(net);
     return backward(net, &dy, NULL);
+}
+
+nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+{
+    NN_CHECK_NULL(net);
+    nn_status st = check_pass(__func__, net, x, target);
+    if (st != NN_OK)
+        return st;
+    return compute_grads(net, x, target, loss);
 }
 
 nn_status nn_net_set_clip_grad_norm(nn_net *net, double max_norm)
@@ -688,11 +675,9 @@ static nn_status guard_grads(nn_net *net)
     return NN_OK;
 }
 
-nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+/* nn_net_train_step on arguments check_pass accepted, with an optimizer set. */
+static nn_status train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
 {
-    NN_CHECK_NULL(net);
-    if (net->optim == NULL)
-        return nn_error(NN_ERR_STATE, "nn_net_train_step: the network has no optimizer (nn_net_set_optim)");
     if (!net->optim_ready) {
         /* Layers were added after the optimizer was set: its state is re-made once. */
         nn_status st = nn_optim_setup(net->optim, net->param_list, net->n_tensors);
@@ -700,12 +685,25 @@ nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *ta
             return st;
         net->optim_ready = 1;
     }
-    nn_status st = nn_net_compute_grads(net, x, target, loss);
+    nn_status st = compute_grads(net, x, target, loss);
     if (st == NN_OK)
         st = guard_grads(net);
     if (st != NN_OK)
         return st;
+    if (nn_optim_sgd_block(net->optim, net->param_block, net->grad_block, net->n_scalars))
+        return NN_OK;
     return nn_optim_step(net->optim, net->param_list, net->grad_list, net->n_tensors);
+}
+
+nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+{
+    NN_CHECK_NULL(net);
+    if (net->optim == NULL)
+        return nn_error(NN_ERR_STATE, "nn_net_train_step: the network has no optimizer (nn_net_set_optim)");
+    nn_status st = check_pass(__func__, net, x, target);
+    if (st != NN_OK)
+        return st;
+    return train_step(net, x, target, loss);
 }
 
 nn_fit_params nn_fit_default_params(void)
@@ -716,6 +714,14 @@ nn_fit_params nn_fit_default_params(void)
     p.batch_size = 32;
     p.progress = NN_PROGRESS_AUTO;
     return p;
+}
+
+/* Points the 2-D view v at data with rows rows, its width unchanged. */
+static inline void set_rows(nn_tensor *v, float *data, size_t rows)
+{
+    v->data = data;
+    v->shape[0] = rows;
+    v->size = rows * v->shape[1];
 }
 
 /* Copies the rows idx[0..rows-1] of src into the first rows of dst (same width). */
@@ -885,6 +891,11 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
     if (p->clip_grad_norm > 0.0)
         net->clip_norm = p->clip_grad_norm;
 
+    /* Batches are views of x and target, or of the shuffle buffers, re-pointed per
+     * batch (building a view per step showed at batch 1). */
+    nn_tensor xb = nn_tensor_view2d(x->data, bs, net->in_width);
+    nn_tensor tb = nn_tensor_view2d(target->data, bs, tw);
+
     progress pr;
     progress_begin(&pr, p, n_batches);
     double best_loss = INFINITY;
@@ -906,20 +917,19 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         size_t right = 0;
         for (size_t first = 0, batch = 0; st == NN_OK && first < n; first += bs, batch++, step++) {
             size_t rows = n - first < bs ? n - first : bs;
-            nn_tensor xb, tb;
             if (p->shuffle) {
-                xb = nn_tensor_view2d(xbuf, rows, net->in_width);
-                tb = nn_tensor_view2d(tbuf, rows, tw);
+                set_rows(&xb, xbuf, rows);
+                set_rows(&tb, tbuf, rows);
                 gather_rows(x, idx + first, rows, &xb);
                 gather_rows(target, idx + first, rows, &tb);
             } else {
-                nn_tensor_rows(x, first, rows, &xb);
-                nn_tensor_rows(target, first, rows, &tb);
+                set_rows(&xb, x->data + first * x->shape[1], rows);
+                set_rows(&tb, target->data + first * tw, rows);
             }
             if (p->schedule != NULL && p->schedule_per_step)
                 net->optim->lr = nn_schedule_lr(p->schedule, base_lr, step);
             double loss;
-            st = nn_net_train_step(net, &xb, &tb, &loss);
+            st = train_step(net, &xb, &tb, &loss); /* shapes checked, workspace reserved */
             if (st == NN_OK && p->accuracy) {
                 /* Predictions of the forward pass before this step's update, as Keras reports. */
                 size_t c;

@@ -381,6 +381,28 @@ static const nn_optim_ops sgd_ops = {
     .state = builtin_state,
 };
 
+/* p[k] -= lr g[k] over one block: sgd_step's update without momentum or weight decay. */
+NN_FMA_CLONES
+static void sgd_plain_block(float *p, const float *g, size_t n, float neg_lr)
+{
+    for (size_t k = 0; k < n; k++)
+        p[k] = fmaf(g[k], neg_lr, p[k]);
+}
+
+int nn_optim_sgd_block(nn_optim *o, float *params, const float *grads, size_t n)
+{
+    if (o->ops != &sgd_ops)
+        return 0;
+    builtin *b = o->impl;
+    if (b->p.sgd.momentum != 0.0 || b->p.sgd.weight_decay != 0.0)
+        return 0;
+    /* The counts nn_optim_step and sgd_step keep, so the saved state is the same. */
+    o->step_count++;
+    b->t++;
+    sgd_plain_block(params, grads, n, (float)-o->lr);
+    return 1;
+}
+
 nn_sgd_params nn_sgd_default_params(void)
 {
     nn_sgd_params p;

@@ -1,0 +1,83 @@
+/* net_impl.h - the network's private state, shared by net.c and net_small.c.
+ * Not installed: users see nn_net as an opaque type. */
+#ifndef NN_NET_IMPL_H
+#define NN_NET_IMPL_H
+
+#include "activation_impl.h"
+#include "nn/net.h"
+
+/* Networks with more layers than this always take the generic path. */
+#define NN_SMALL_MAX_LAYERS 16
+
+/* One step of the fused path: a dense layer, an elementwise activation, or a dense
+ * layer with the activation that follows it (a pair, run in one pass). */
+typedef enum { NN_SMALL_DENSE, NN_SMALL_ACT, NN_SMALL_PAIR } nn_small_kind;
+
+typedef struct nn_small_unit {
+    nn_small_kind kind;
+    activation act;           /* ACT, PAIR */
+    size_t in, out;           /* the unit's input and output widths */
+    const float *w, *bias;    /* DENSE, PAIR: the dense layer's parameters and */
+    float *dw, *db;           /* gradients (views into the network's blocks) */
+    float *z;                 /* PAIR: the dense layer's output, in the workspace */
+    float *y;                 /* the unit's output, in the workspace */
+} nn_small_unit;
+
+struct nn_net {
+    size_t in_width;
+
+    nn_layer **layers; /* n_layers owned layers, in order */
+    size_t n_layers;
+
+    /* Every parameter of every layer in one block, every gradient in another; the
+     * layers' params[i] / grads[i] are views into them, listed in param_list /
+     * grad_list (n_tensors entries) for the optimizer. */
+    float *param_block;
+    float *grad_block;
+    size_t n_scalars;
+    nn_tensor *param_list;
+    nn_tensor *grad_list;
+    size_t n_tensors;
+
+    nn_loss *loss;
+    size_t target_width;
+    nn_optim *optim;
+    int optim_ready; /* 0 when the parameter list changed since the optimizer's setup */
+    double clip_norm; /* > 0: train steps clip the gradients' global norm to this */
+
+    /* Workspace for batches of up to max_batch rows (0: none yet):
+     *   acts: each layer's output, layer i at act_offset[i], (max_batch, out_i)
+     *   gbuf[0], gbuf[1]: ping-pong buffers for dL/d(activation), (max_batch, max_width) */
+    size_t max_batch;
+    float *acts;
+    size_t *act_offset;
+    float *gbuf[2];
+    nn_tensor *outs; /* outs[i]: layer i's output of the last forward, (B, out_i) */
+
+    /* The last forward's input and batch size, for backward. */
+    nn_tensor x_last;
+    size_t batch;
+    int have_forward;
+    int training; /* the mode of the last forward pass */
+
+    /* The fused step for small networks (net_small.c). small_state: -1 not yet
+     * checked (set whenever the layers or the loss change), 0 not eligible, 1
+     * eligible for batches of up to small_rows rows, as the small_n_units units. */
+    int small_state;
+    size_t small_rows;
+    nn_small_unit small_units[NN_SMALL_MAX_LAYERS];
+    size_t small_n_units;
+    size_t small_views; /* outs[] and the units' outputs are set for this many rows (0: not) */
+};
+
+/* Decides whether net can take the fused step and for up to how many rows; sets
+ * small_state and small_rows. Allocates nothing, sets no error. */
+void nn_net_small_plan(nn_net *net);
+
+/* The fused forward pass, loss and backward pass of a training step: what
+ * nn_net_compute_grads does, bit for bit, for a network with small_state 1.
+ * x (B, in) and target are checked, B <= small_rows and the workspace holds B rows. */
+nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                             double *loss);
+
+#endif /* NN_NET_IMPL_H */

@@ -1,0 +1,212 @@
+/* net_small.c - the fused training pass for small networks.
+ *
+ * A training step of the lesson's 2-2-1 network is a few dozen multiply-adds. Through
+ * the generic path each layer costs a call through its table, an error-sequence
+ * check, tensor views and shape checks, which together took four times as long as
+ * the arithmetic (docs/performance.md). For a network of dense layers and
+ * elementwise activations whose dense layers all take the direct loops at the
+ * batch's size, with one of nn's own losses, this file runs the forward pass, the
+ * loss and the backward pass in one function, with the layers' own loops
+ * (activation_impl.h, kernel_small.h): the same operations in the same order, so the
+ * same bits as the generic path, which tests/test_small.c checks kind by kind.
+ * Everything else (other layers, user-written kinds, larger batches) takes the
+ * generic path. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kernel_small.h"
+#include "net_impl.h"
+#include "nn/dense.h"
+#include "nn/loss.h"
+
+void nn_net_small_plan(nn_net *net)
+{
+    net->small_state = 0;
+    net->small_rows = 0;
+    net->small_n_units = 0;
+    net->small_views = 0;
+    size_t n = net->n_layers;
+    if (n == 0 || n > NN_SMALL_MAX_LAYERS || net->loss == NULL)
+        return;
+    nn_loss_kind kind;
+    if (!nn_loss_is_builtin(net->loss, &kind))
+        return;
+    size_t rows = NN_LINEAR_SMALL_MAX, n_units = 0;
+    for (size_t i = 0; i < n; i++) {
+        nn_layer *l = net->layers[i];
+        nn_small_unit *u = &net->small_units[n_units++];
+        memset(u, 0, sizeof *u);
+        u->in = l->in_width;
+        u->out = l->out_width;
+        if (nn_is_dense(l)) {
+            /* The largest batch for which every dense layer takes the direct loops. */
+            size_t per_row = l->in_width * l->out_width;
+            if (per_row > NN_LINEAR_SMALL_MAX)
+                return;
+            if (NN_LINEAR_SMALL_MAX / per_row < rows)
+                rows = NN_LINEAR_SMALL_MAX / per_row;
+            u->kind = NN_SMALL_DENSE;
+            u->w = l->params[0].data;
+            u->bias = l->params[1].data;
+            u->dw = l->grads[0].data;
+            u->db = l->grads[1].data;
+            if (i + 1 < n && nn_activation_elementwise(net->layers[i + 1], &u->act)) {
+                u->kind = NN_SMALL_PAIR;
+                i++;
+            }
+        } else if (nn_activation_elementwise(l, &u->act)) {
+            u->kind = NN_SMALL_ACT;
+        } else {
+            return;
+        }
+    }
+    net->small_n_units = n_units;
+    net->small_rows = rows;
+    net->small_state = 1;
+}
+
+/* Sets t to a (rows, cols) view of data, field by field: returning a 64-byte
+ * nn_tensor by value stalled on store forwarding at batch 1 (see net.c). */
+static inline void view2d(nn_tensor *t, float *data, size_t rows, size_t cols)
+{
+    t->data = data;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
+    t->shape[2] = t->shape[3] = 1;
+    t->size = rows * cols;
+    t->ndim = 2;
+    t->dtype = NN_DTYPE_F32;
+    t->owns_data = 0;
+}
+
+/* Calls CALL(w) with w = n, as a constant when n is 1 to 4: the widths of the tiny
+ * networks this path is for, whose inner loops GCC then unrolls (a loop of two
+ * multiply-adds cost five instructions of control per element). */
+#define WITH_WIDTH(n, CALL)                                                                        \
+    switch (n) {                                                                                   \
+    case 1:                                                                                        \
+        CALL(1);                                                                                   \
+        break;                                                                                     \
+    case 2:                                                                                        \
+        CALL(2);                                                                                   \
+        break;                                                                                     \
+    case 3:                                                                                        \
+        CALL(3);                                                                                   \
+        break;                                                                                     \
+    case 4:                                                                                        \
+        CALL(4);                                                                                   \
+        break;                                                                                     \
+    default:                                                                                       \
+        CALL(n);                                                                                   \
+        break;                                                                                     \
+    }
+
+/* One unit forward on rows rows of x: the dense part (into z for a pair), then the
+ * activation part, each a whole pass as the layers' own forward functions make. */
+static void unit_forward(const nn_small_unit *u, const float *x, size_t rows)
+{
+    if (u->kind != NN_SMALL_ACT) {
+        float *z = u->kind == NN_SMALL_PAIR ? u->z : u->y;
+        if (rows == 1) { /* the per-sample case, compiled without the loop over rows */
+#define FORWARD(in) nn_linear_small(x, u->w, u->bias, z, 1, in, u->out)
+            WITH_WIDTH(u->in, FORWARD)
+#undef FORWARD
+        } else {
+            nn_linear_small(x, u->w, u->bias, z, rows, u->in, u->out);
+        }
+        x = z;
+    }
+    if (u->kind != NN_SMALL_DENSE)
+        nn_activation_forward_loop(u->act, x, u->y, rows * u->out);
+}
+
+/* One unit backward from dy, the gradient at its output: the activation part into
+ * mid (a pair) or dx, then the dense part's gradients, written rather than added
+ * (nothing else adds to them), and its input gradient into dx. dx is NULL for the
+ * network's input; for a pair it may be dy's buffer, read whole by then. */
+static void unit_backward(const nn_small_unit *u, const float *x, const float *dy, float *mid,
+                          float *dx, size_t rows)
+{
+    if (u->kind != NN_SMALL_DENSE) {
+        const float *ax = u->kind == NN_SMALL_PAIR ? u->z : x;
+        float *d = u->kind == NN_SMALL_PAIR ? mid : dx;
+        if (d == NULL)
+            return;
+        nn_activation_backward_loop(u->act, ax, u->y, dy, d, rows * u->out);
+        dy = d;
+    }
+    if (u->kind == NN_SMALL_ACT)
+        return;
+    if (rows == 1) {
+#define BACKWARD(in) nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, 1, in, u->out, 1)
+        WITH_WIDTH(u->in, BACKWARD)
+#undef BACKWARD
+    } else {
+        nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, rows, u->in, u->out, 1);
+    }
+}
+
+/* Points outs[] (for nn_net_layer_output, as net.c's forward() does) and the units'
+ * outputs at the workspace for batches of b rows. */
+static void set_views(nn_net *net, size_t b)
+{
+    for (size_t i = 0; i < net->n_layers; i++)
+        view2d(&net->outs[i], net->acts + net->act_offset[i], b, net->layers[i]->out_width);
+    for (size_t u = 0, i = 0; u < net->small_n_units; u++, i++) {
+        nn_small_unit *s = &net->small_units[u];
+        if (s->kind == NN_SMALL_PAIR)
+            s->z = net->outs[i++].data;
+        s->y = net->outs[i].data;
+    }
+    net->small_views = b;
+}
+
+nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                             double *loss)
+{
+    size_t b = x->shape[0], n_units = net->small_n_units;
+    NN_ASSERT(net->small_state == 1 && b <= net->small_rows && b <= net->max_batch);
+    if (net->small_views != b)
+        set_views(net, b);
+    const nn_small_unit *units = net->small_units;
+
+    /* Forward, as forward() with training = 1. */
+    const float *in = x->data;
+    for (size_t k = 0; k < n_units; k++) {
+        unit_forward(&units[k], in, b);
+        in = units[k].y;
+    }
+    net->x_last = *x;
+    net->batch = b;
+    net->have_forward = 1;
+    net->training = 1;
+
+    /* The loss, straight through its table: nn_loss_eval's checks were made when the
+     * loss was set and on the target, and nn's own losses record their errors. */
+    const nn_tensor *pred = &net->outs[net->n_layers - 1];
+    nn_tensor dy;
+    view2d(&dy, net->gbuf[0], b, pred->shape[1]);
+    double value;
+    nn_status st = net->loss->ops->eval(net->loss, pred, target, &value, &dy);
+    if (st != NN_OK)
+        return st;
+    if (loss != NULL)
+        *loss = value;
+    if (!isfinite(value))
+        return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
+
+    /* Backward, as backward(): the gradient flowing down is in gbuf[g] (the loss's
+     * in gbuf[0]); a single layer writes the other buffer, a pair its middle to the
+     * other and its input gradient over the one it read. */
+    int g = 0;
+    for (size_t k = n_units; k-- > 0;) {
+        const nn_small_unit *u = &units[k];
+        float *other = net->gbuf[g ^ 1];
+        float *dx = k == 0 ? NULL : u->kind == NN_SMALL_PAIR ? net->gbuf[g] : other;
+        unit_backward(u, k == 0 ? x->data : units[k - 1].y, net->gbuf[g], other, dx, b);
+        if (u->kind != NN_SMALL_PAIR)
+            g ^= 1;
+    }
+    return NN_OK;
+}
