@@ -858,7 +858,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
     }
 
     const nn_fit_params *p = params;
-    size_t n = x->shape[0];
+    size_t n = x->shape[0], n_layers = net->n_layers;
     size_t bs = p->batch_size < n ? p->batch_size : n;
     size_t tw = target->shape[1];
     size_t n_batches = (n + bs - 1) / bs;
@@ -986,8 +986,18 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         }
         if (history != NULL && history->count < history->capacity)
             history->epochs[history->count++] = e;
-        if (p->on_epoch != NULL && p->on_epoch(net, &e, p->user) != 0)
-            stop = 1;
+        if (p->on_epoch != NULL) {
+            if (p->on_epoch(net, &e, p->user) != 0)
+                stop = 1;
+            /* The steps rely on the shapes checked and the workspace reserved above. */
+            if (net->n_layers != n_layers || net->target_width != tw || net->max_batch < bs ||
+                net->optim == NULL) {
+                st = nn_error(NN_ERR_STATE,
+                              "nn_net_fit: on_epoch changed the network's layers or targets "
+                              "after epoch %zu; fit stopped", epoch + 1);
+                break;
+            }
+        }
         if (stop) {
             if (history != NULL)
                 history->stopped_early = epoch + 1 < p->epochs;

@@ -559,6 +559,40 @@ static void test_fit_allocations_do_not_grow_with_epochs(void **state)
     assert_int_equal(nn_test_alloc()->live, 0);
 }
 
+/* on_epoch adds a layer: the next step would run on shapes fit never checked. */
+static int grow_network(nn_net *net, const nn_epoch_stats *e, void *user)
+{
+    (void)e;
+    int *calls = user;
+    if ((*calls)++ == 1) {
+        nn_layer *l = NULL;
+        assert_ok(nn_tanh_new(&l));
+        assert_ok(nn_net_add(net, l));
+    }
+    return 0;
+}
+
+static void test_network_changed_by_on_epoch(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(12, 3, 4), *t = random_tensor(12, 2, 5);
+    for (size_t batch = 1; batch <= 12; batch += 11) { /* the fused path, then the generic one */
+        nn_net *net = small_net(3, 0.1);
+        int calls = 0;
+        nn_fit_params fp = quiet_params(5, batch);
+        fp.on_epoch = grow_network;
+        fp.user = &calls;
+        assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_STATE, "after epoch 2");
+        assert_int_equal(calls, 2);
+        /* the network, grown by the callback, still trains once fit is called again */
+        fp.on_epoch = NULL;
+        assert_ok(nn_net_fit(net, x, t, &fp, NULL));
+        nn_net_free(net);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -571,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_history_csv),
         cmocka_unit_test(test_progress_modes),
         cmocka_unit_test(test_training_mode_is_known),
+        cmocka_unit_test(test_network_changed_by_on_epoch),
         cmocka_unit_test_teardown(test_fit_allocations_do_not_grow_with_epochs,
                                   nn_test_alloc_teardown),
     };
