@@ -13,8 +13,18 @@
  * layer with the activation that follows it (a pair, run in one pass). */
 typedef enum { NN_SMALL_DENSE, NN_SMALL_ACT, NN_SMALL_PAIR } nn_small_kind;
 
+struct nn_small_unit;
+
+/* A unit's forward and backward pass on one row (the per-sample case), each compiled
+ * for the unit's kinds and, for input widths 1 to 4, its width (net_small.c). */
+typedef void (*nn_small_row_forward)(const struct nn_small_unit *u, const float *x);
+typedef void (*nn_small_row_backward)(const struct nn_small_unit *u, const float *x,
+                                      const float *dy, float *mid, float *dx);
+
 typedef struct nn_small_unit {
     nn_small_kind kind;
+    nn_small_row_forward row_forward;
+    nn_small_row_backward row_backward;
     activation act;           /* ACT, PAIR */
     size_t in, out;           /* the unit's input and output widths */
     const float *w, *bias;    /* DENSE, PAIR: the dense layer's parameters and */

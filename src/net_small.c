@@ -6,9 +6,9 @@
  * the arithmetic (docs/performance.md). For a network of dense layers and
  * elementwise activations whose dense layers all take the direct loops at the
  * batch's size, with one of nn's own losses, this file runs the forward pass, the
- * loss and the backward pass in one function, with the layers' own loops
- * (activation_impl.h, kernel_small.h): the same operations in the same order, so the
- * same bits as the generic path, which tests/test_small.c checks kind by kind.
+ * loss and the backward pass from a plan of units made once, with the layers' own
+ * loops (activation_impl.h, kernel_small.h): the same operations in the same order, so
+ * the same bits as the generic path, which tests/test_small.c checks kind by kind.
  * Everything else (other layers, user-written kinds, larger batches) takes the
  * generic path. */
 #include <math.h>
@@ -19,6 +19,126 @@
 #include "net_impl.h"
 #include "nn/dense.h"
 #include "nn/loss.h"
+
+/* ---- one row: the units' passes compiled per kind and input width -------------------
+ *
+ * For a batch of one row, a step is bound by the number of instructions it takes (the
+ * lesson's net: 970 with a dispatch on the kinds and widths in every unit, 890 with
+ * this, 210 for a hand-written loop), so each unit gets its own forward and backward
+ * function, picked when the plan is made: the activation kind fixed, the input width a
+ * constant when it is 1 to 4 (GCC unrolls the loops over it), each z and dz used from
+ * a register as soon as it is made. The operations and their order are those of the
+ * loops in activation_impl.h and kernel_small.h; W = 0 stands for any width. The
+ * gradients are written, (0 + ...), which is what adding to the zeroed block gives. */
+#define WIDTH(W) ((W) ? (size_t)(W) : u->in)
+
+#define ROW_PAIR(KIND, NAME, W)                                                                    \
+    static void NAME##_pair_forward_##W(const nn_small_unit *u, const float *x)                   \
+    {                                                                                              \
+        const size_t in = WIDTH(W);                                                                \
+        const float *w = u->w;                                                                     \
+        for (size_t j = 0; j < u->out; j++, w += in) {                                             \
+            float s = 0.0f;                                                                        \
+            for (size_t p = 0; p < in; p++)                                                        \
+                s += x[p] * w[p];                                                                  \
+            float z = s + u->bias[j];                                                              \
+            u->z[j] = z;                                                                           \
+            u->y[j] = NAME##_f(&u->act, z);                                                        \
+        }                                                                                          \
+    }                                                                                              \
+    static void NAME##_pair_backward_##W(const nn_small_unit *u, const float *x, const float *dy, \
+                                         float *dz, float *dx)                                     \
+    {                                                                                              \
+        const size_t in = WIDTH(W);                                                                \
+        float *dw = u->dw;                                                                         \
+        for (size_t j = 0; j < u->out; j++, dw += in) {                                            \
+            float g = dy[j] * NAME##_df(&u->act, u->z[j], u->y[j]);                                \
+            dz[j] = g;                                                                             \
+            for (size_t p = 0; p < in; p++)                                                        \
+                dw[p] = 0.0f + g * x[p];                                                           \
+            u->db[j] = 0.0f + g;                                                                   \
+        }                                                                                          \
+        if (dx != NULL)                                                                            \
+            for (size_t p = 0; p < in; p++) {                                                      \
+                float s = 0.0f;                                                                    \
+                for (size_t j = 0; j < u->out; j++)                                                \
+                    s += dz[j] * u->w[j * in + p];                                                 \
+                dx[p] = s;                                                                         \
+            }                                                                                      \
+    }
+
+#define ROW_KIND(KIND, NAME)                                                                       \
+    ROW_PAIR(KIND, NAME, 0)                                                                        \
+    ROW_PAIR(KIND, NAME, 1)                                                                        \
+    ROW_PAIR(KIND, NAME, 2)                                                                        \
+    ROW_PAIR(KIND, NAME, 3)                                                                        \
+    ROW_PAIR(KIND, NAME, 4)                                                                        \
+    static void NAME##_act_forward(const nn_small_unit *u, const float *x)                        \
+    {                                                                                              \
+        NAME##_forward_loop(u->act, x, u->y, u->out);                                              \
+    }                                                                                              \
+    static void NAME##_act_backward(const nn_small_unit *u, const float *x, const float *dy,      \
+                                    float *mid, float *dx)                                         \
+    {                                                                                              \
+        (void)mid;                                                                                 \
+        if (dx != NULL)                                                                            \
+            NAME##_backward_loop(u->act, x, u->y, dy, dx, u->out);                                 \
+    }
+NN_ACTIVATION_CASES(ROW_KIND)
+
+#define ROW_DENSE(W)                                                                               \
+    static void dense_forward_##W(const nn_small_unit *u, const float *x)                         \
+    {                                                                                              \
+        nn_linear_small(x, u->w, u->bias, u->y, 1, WIDTH(W), u->out);                              \
+    }                                                                                              \
+    static void dense_backward_##W(const nn_small_unit *u, const float *x, const float *dy,       \
+                                   float *mid, float *dx)                                          \
+    {                                                                                              \
+        (void)mid;                                                                                 \
+        nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, 1, WIDTH(W), u->out, 1);           \
+    }
+ROW_DENSE(0)
+ROW_DENSE(1)
+ROW_DENSE(2)
+ROW_DENSE(3)
+ROW_DENSE(4)
+
+/* Sets u's row functions from its kinds and input width. */
+static void pick_row_functions(nn_small_unit *u)
+{
+    size_t w = u->in <= 4 ? u->in : 0;
+#define PICK(prefix)                                                                               \
+    do {                                                                                           \
+        static const nn_small_row_forward fwd[5] = {prefix##_forward_0, prefix##_forward_1,        \
+                                                    prefix##_forward_2, prefix##_forward_3,        \
+                                                    prefix##_forward_4};                           \
+        static const nn_small_row_backward bwd[5] = {prefix##_backward_0, prefix##_backward_1,     \
+                                                     prefix##_backward_2, prefix##_backward_3,     \
+                                                     prefix##_backward_4};                         \
+        u->row_forward = fwd[w];                                                                   \
+        u->row_backward = bwd[w];                                                                  \
+    } while (0)
+    if (u->kind == NN_SMALL_DENSE) {
+        PICK(dense);
+        return;
+    }
+    switch (u->act.kind) {
+#define CASE(KIND, NAME)                                                                           \
+    case KIND:                                                                                     \
+        if (u->kind == NN_SMALL_PAIR) {                                                            \
+            PICK(NAME##_pair);                                                                     \
+        } else {                                                                                   \
+            u->row_forward = NAME##_act_forward;                                                   \
+            u->row_backward = NAME##_act_backward;                                                 \
+        }                                                                                          \
+        break;
+        NN_ACTIVATION_CASES(CASE)
+#undef CASE
+    default:
+        break;
+    }
+#undef PICK
+}
 
 void nn_net_small_plan(nn_net *net)
 {
@@ -61,6 +181,8 @@ void nn_net_small_plan(nn_net *net)
             return;
         }
     }
+    for (size_t k = 0; k < n_units; k++)
+        pick_row_functions(&net->small_units[k]);
     net->small_n_units = n_units;
     net->small_rows = rows;
     net->small_state = 1;
@@ -80,41 +202,14 @@ static inline void view2d(nn_tensor *t, float *data, size_t rows, size_t cols)
     t->owns_data = 0;
 }
 
-/* Calls CALL(w) with w = n, as a constant when n is 1 to 4: the widths of the tiny
- * networks this path is for, whose inner loops GCC then unrolls (a loop of two
- * multiply-adds cost five instructions of control per element). */
-#define WITH_WIDTH(n, CALL)                                                                        \
-    switch (n) {                                                                                   \
-    case 1:                                                                                        \
-        CALL(1);                                                                                   \
-        break;                                                                                     \
-    case 2:                                                                                        \
-        CALL(2);                                                                                   \
-        break;                                                                                     \
-    case 3:                                                                                        \
-        CALL(3);                                                                                   \
-        break;                                                                                     \
-    case 4:                                                                                        \
-        CALL(4);                                                                                   \
-        break;                                                                                     \
-    default:                                                                                       \
-        CALL(n);                                                                                   \
-        break;                                                                                     \
-    }
-
-/* One unit forward on rows rows of x: the dense part (into z for a pair), then the
- * activation part, each a whole pass as the layers' own forward functions make. */
+/* One unit forward on a batch of rows rows of x: the dense part (into z for a pair),
+ * then the activation part, each a whole pass as the layers' own forward functions
+ * make. (A single row goes to the unit's row functions instead.) */
 static void unit_forward(const nn_small_unit *u, const float *x, size_t rows)
 {
     if (u->kind != NN_SMALL_ACT) {
         float *z = u->kind == NN_SMALL_PAIR ? u->z : u->y;
-        if (rows == 1) { /* the per-sample case, compiled without the loop over rows */
-#define FORWARD(in) nn_linear_small(x, u->w, u->bias, z, 1, in, u->out)
-            WITH_WIDTH(u->in, FORWARD)
-#undef FORWARD
-        } else {
-            nn_linear_small(x, u->w, u->bias, z, rows, u->in, u->out);
-        }
+        nn_linear_small(x, u->w, u->bias, z, rows, u->in, u->out);
         x = z;
     }
     if (u->kind != NN_SMALL_DENSE)
@@ -136,15 +231,8 @@ static void unit_backward(const nn_small_unit *u, const float *x, const float *d
         nn_activation_backward_loop(u->act, ax, u->y, dy, d, rows * u->out);
         dy = d;
     }
-    if (u->kind == NN_SMALL_ACT)
-        return;
-    if (rows == 1) {
-#define BACKWARD(in) nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, 1, in, u->out, 1)
-        WITH_WIDTH(u->in, BACKWARD)
-#undef BACKWARD
-    } else {
+    if (u->kind != NN_SMALL_ACT)
         nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, rows, u->in, u->out, 1);
-    }
 }
 
 /* Points outs[] (for nn_net_layer_output, as net.c's forward() does) and the units'
@@ -174,7 +262,10 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
     /* Forward, as forward() with training = 1. */
     const float *in = x->data;
     for (size_t k = 0; k < n_units; k++) {
-        unit_forward(&units[k], in, b);
+        if (b == 1)
+            units[k].row_forward(&units[k], in);
+        else
+            unit_forward(&units[k], in, b);
         in = units[k].y;
     }
     net->x_last = *x;
@@ -204,7 +295,11 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
         const nn_small_unit *u = &units[k];
         float *other = net->gbuf[g ^ 1];
         float *dx = k == 0 ? NULL : u->kind == NN_SMALL_PAIR ? net->gbuf[g] : other;
-        unit_backward(u, k == 0 ? x->data : units[k - 1].y, net->gbuf[g], other, dx, b);
+        const float *xu = k == 0 ? x->data : units[k - 1].y;
+        if (b == 1)
+            u->row_backward(u, xu, net->gbuf[g], other, dx);
+        else
+            unit_backward(u, xu, net->gbuf[g], other, dx, b);
         if (u->kind != NN_SMALL_PAIR)
             g ^= 1;
     }

@@ -157,11 +157,19 @@ static void test_every_activation(void **state)
         /* pairs: dense + a, dense + a; then a alone in front of a dense layer */
         const spec pairs[] = {DENSE(4), ACT(a), DENSE(2), ACT(a)};
         const spec alone[] = {ACT(a), DENSE(3), DENSE(2)};
+        /* input widths 3 and 4 above, 1 and 6 below: a single row has functions
+         * compiled for widths 1 to 4 and one for any width */
+        const spec wide_pairs[] = {DENSE(6), ACT(a), DENSE(1), ACT(a), DENSE(2)};
+        const spec wide_alone[] = {ACT(a), DENSE(5), DENSE(2)};
         for (size_t rows = 1; rows <= 5; rows += 4) {
             run r1 = {3, pairs, 4, NN_LOSS_MSE, 2, NN_OPTIM_SGD, rows, 6};
             assert_int_equal(compare_run(&r1), 1);
             run r2 = {3, alone, 3, NN_LOSS_MSE, 2, NN_OPTIM_SGD, rows, 6};
             assert_int_equal(compare_run(&r2), 1);
+            run r3 = {1, wide_pairs, 5, NN_LOSS_MSE, 2, NN_OPTIM_SGD, rows, 6};
+            assert_int_equal(compare_run(&r3), 1);
+            run r4 = {1, wide_alone, 3, NN_LOSS_MSE, 2, NN_OPTIM_SGD, rows, 6};
+            assert_int_equal(compare_run(&r4), 1);
         }
     }
 }
