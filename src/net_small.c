@@ -181,8 +181,11 @@ void nn_net_small_plan(nn_net *net)
             return;
         }
     }
-    for (size_t k = 0; k < n_units; k++)
+    for (size_t k = 0; k < n_units; k++) {
         pick_row_functions(&net->small_units[k]);
+        if (net->small_units[k].row_forward == NULL) /* a kind without them: generic path */
+            return;
+    }
     net->small_n_units = n_units;
     net->small_rows = rows;
     net->small_state = 1;
