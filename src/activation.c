@@ -96,6 +96,7 @@ static nn_status check_backward(const nn_layer *l, const nn_tensor *x, const nn_
         st = check_like(l, "backward", "dx", dx, x);
     return st;
 }
+
 /* ---- elementwise kinds (scalar functions and loops in activation_impl.h) ---------------
  *
  * ELEMENTWISE_LAYER(NAME) turns NAME's loops into the layer's checked forward and
