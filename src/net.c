@@ -583,12 +583,10 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
     return eval_set(net, x, target, loss, NULL);
 }
 
-/* Checks x and target for a training pass (fn names the caller in messages) and
- * reserves the workspace for them. */
+/* Checks x and target (not NULL) for a training pass (fn names the caller in
+ * messages) and reserves the workspace for them. */
 static nn_status check_pass(const char *fn, nn_net *net, const nn_tensor *x, const nn_tensor *target)
 {
-    NN_CHECK_NULL(x);
-    NN_CHECK_NULL(target);
     nn_status st = check_input(fn, net, x);
     if (st == NN_OK)
         st = check_target(fn, net, x, target);
@@ -624,6 +622,8 @@ static nn_status compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor 
 nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
 {
     NN_CHECK_NULL(net);
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(target);
     nn_status st = check_pass(__func__, net, x, target);
     if (st != NN_OK)
         return st;
@@ -700,6 +700,8 @@ nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *ta
     NN_CHECK_NULL(net);
     if (net->optim == NULL)
         return nn_error(NN_ERR_STATE, "nn_net_train_step: the network has no optimizer (nn_net_set_optim)");
+    NN_CHECK_NULL(x);
+    NN_CHECK_NULL(target);
     nn_status st = check_pass(__func__, net, x, target);
     if (st != NN_OK)
         return st;

@@ -483,10 +483,15 @@ static void test_train_step_is_sgd(void **state)
     assert_error(nn_net_train_step(bare, x, t, NULL), NN_ERR_STATE, "optim");
     nn_net_free(bare);
     nn_tensor t_bad = nn_tensor_view2d(t->data, 2, 2);
-    assert_status(nn_net_train_step(net, x, &t_bad, NULL), NN_ERR_SHAPE);
+    assert_error(nn_net_train_step(net, x, &t_bad, NULL), NN_ERR_SHAPE, "nn_net_train_step");
     assert_status(nn_net_train_step(NULL, x, t, NULL), NN_ERR_NULL_ARG);
-    assert_status(nn_net_train_step(net, NULL, t, NULL), NN_ERR_NULL_ARG);
-    assert_status(nn_net_train_step(net, x, NULL, NULL), NN_ERR_NULL_ARG);
+    /* The messages name the function called. */
+    assert_error(nn_net_train_step(net, NULL, t, NULL), NN_ERR_NULL_ARG, "nn_net_train_step", "'x'");
+    assert_error(nn_net_train_step(net, x, NULL, NULL), NN_ERR_NULL_ARG, "nn_net_train_step",
+                 "'target'");
+    assert_error(nn_net_compute_grads(net, NULL, t, NULL), NN_ERR_NULL_ARG, "nn_net_compute_grads",
+                 "'x'");
+    assert_error(nn_net_compute_grads(net, x, &t_bad, NULL), NN_ERR_SHAPE, "nn_net_compute_grads");
     free(g);
     free(before);
     nn_tensor_free(x);
