@@ -378,17 +378,7 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
     net->small_views = 0; /* outs[] are re-pointed below, maybe for another batch size */
     for (size_t i = 0; i < net->n_layers; i++) {
         nn_layer *l = net->layers[i];
-        /* Fields set in place: copying the 64-byte nn_tensor nn_tensor_view2d returns
-         * stalled on store forwarding, the largest single cost of a batch-1 step. */
-        nn_tensor *o = &net->outs[i];
-        o->data = net->acts + net->act_offset[i];
-        o->shape[0] = b;
-        o->shape[1] = l->out_width;
-        o->shape[2] = o->shape[3] = 1;
-        o->size = b * l->out_width;
-        o->ndim = 2;
-        o->dtype = NN_DTYPE_F32;
-        o->owns_data = 0;
+        nn_view2d_set(&net->outs[i], net->acts + net->act_offset[i], b, l->out_width);
         unsigned long seq = nn_error_seq();
         nn_status st = nn_error_if_silent(l->ops->forward(l, in, &net->outs[i], training), seq,
                                           "forward: layer %zu ('%s') failed", i, l->ops->name);
@@ -484,15 +474,8 @@ static nn_status backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
         const nn_tensor *x = k == 0 ? &net->x_last : &net->outs[k - 1];
         nn_tensor *d = dx;
         if (k > 0) {
-            d = &views[buf]; /* in place, as in forward() */
-            d->data = net->gbuf[buf];
-            d->shape[0] = b;
-            d->shape[1] = l->in_width;
-            d->shape[2] = d->shape[3] = 1;
-            d->size = b * l->in_width;
-            d->ndim = 2;
-            d->dtype = NN_DTYPE_F32;
-            d->owns_data = 0;
+            d = &views[buf];
+            nn_view2d_set(d, net->gbuf[buf], b, l->in_width);
         }
         unsigned long seq = nn_error_seq();
         nn_status st = nn_error_if_silent(l->ops->backward(l, x, &net->outs[k], g, d), seq,
@@ -606,7 +589,8 @@ static nn_status compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor 
     if (st != NN_OK)
         return st;
     const nn_tensor *y = &net->outs[net->n_layers - 1];
-    nn_tensor dy = nn_tensor_view2d(net->gbuf[0], y->shape[0], y->shape[1]);
+    nn_tensor dy;
+    nn_view2d_set(&dy, net->gbuf[0], y->shape[0], y->shape[1]);
     double value;
     st = nn_loss_eval(net->loss, y, target, &value, &dy);
     if (st != NN_OK)

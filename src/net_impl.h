@@ -13,6 +13,21 @@
  * layer with the activation that follows it (a pair, run in one pass). */
 typedef enum { NN_SMALL_DENSE, NN_SMALL_ACT, NN_SMALL_PAIR } nn_small_kind;
 
+/* Sets *t to a (rows, cols) view of data, field by field: building the view with
+ * nn_tensor_view2d and copying the returned 64-byte nn_tensor stalled on store
+ * forwarding, the largest single cost of a batch-1 step. */
+static inline void nn_view2d_set(nn_tensor *t, float *data, size_t rows, size_t cols)
+{
+    t->data = data;
+    t->shape[0] = rows;
+    t->shape[1] = cols;
+    t->shape[2] = t->shape[3] = 1;
+    t->size = rows * cols;
+    t->ndim = 2;
+    t->dtype = NN_DTYPE_F32;
+    t->owns_data = 0;
+}
+
 struct nn_small_unit;
 
 /* A unit's forward and backward pass on one row (the per-sample case), each compiled

@@ -191,20 +191,6 @@ void nn_net_small_plan(nn_net *net)
     net->small_state = 1;
 }
 
-/* Sets t to a (rows, cols) view of data, field by field: returning a 64-byte
- * nn_tensor by value stalled on store forwarding at batch 1 (see net.c). */
-static inline void view2d(nn_tensor *t, float *data, size_t rows, size_t cols)
-{
-    t->data = data;
-    t->shape[0] = rows;
-    t->shape[1] = cols;
-    t->shape[2] = t->shape[3] = 1;
-    t->size = rows * cols;
-    t->ndim = 2;
-    t->dtype = NN_DTYPE_F32;
-    t->owns_data = 0;
-}
-
 /* One unit forward on a batch of rows rows of x: the dense part (into z for a pair),
  * then the activation part, each a whole pass as the layers' own forward functions
  * make. (A single row goes to the unit's row functions instead.) */
@@ -243,7 +229,7 @@ static void unit_backward(const nn_small_unit *u, const float *x, const float *d
 static void set_views(nn_net *net, size_t b)
 {
     for (size_t i = 0; i < net->n_layers; i++)
-        view2d(&net->outs[i], net->acts + net->act_offset[i], b, net->layers[i]->out_width);
+        nn_view2d_set(&net->outs[i], net->acts + net->act_offset[i], b, net->layers[i]->out_width);
     for (size_t u = 0, i = 0; u < net->small_n_units; u++, i++) {
         nn_small_unit *s = &net->small_units[u];
         if (s->kind == NN_SMALL_PAIR)
@@ -280,7 +266,7 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
      * loss was set and on the target, and nn's own losses record their errors. */
     const nn_tensor *pred = &net->outs[net->n_layers - 1];
     nn_tensor dy;
-    view2d(&dy, net->gbuf[0], b, pred->shape[1]);
+    nn_view2d_set(&dy, net->gbuf[0], b, pred->shape[1]);
     double value;
     nn_status st = net->loss->ops->eval(net->loss, pred, target, &value, &dy);
     if (st != NN_OK)
