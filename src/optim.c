@@ -340,6 +340,16 @@ static nn_status check_nonneg(const char *fn, const char *field, double v)
 #define NN_FMA_CLONES
 #endif
 
+/* p[k] -= lr g[k], k < n: SGD without momentum or weight decay, as param.add_(grad,
+ * alpha=-lr). Used per tensor by sgd_step and over a network's whole parameter block
+ * by nn_optim_sgd_block. */
+NN_FMA_CLONES
+static void sgd_plain_block(float *p, const float *g, size_t n, float neg_lr)
+{
+    for (size_t k = 0; k < n; k++)
+        p[k] = fmaf(g[k], neg_lr, p[k]);
+}
+
 NN_FMA_CLONES
 static nn_status sgd_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads, size_t n)
 {
@@ -352,6 +362,11 @@ static nn_status sgd_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads
     int first = b->t++ == 0; /* the momentum buffer starts as a copy of d_p */
     float wd = (float)hp->weight_decay, mu = (float)hp->momentum;
     float damp = (float)(1.0 - hp->dampening), neg_lr = (float)-o->lr;
+    if (!has_momentum && hp->weight_decay == 0.0) {
+        for (size_t i = 0; i < n; i++)
+            sgd_plain_block(params[i].data, grads[i].data, params[i].size, neg_lr);
+        return NN_OK;
+    }
     float *buf = b->slot[0];
     for (size_t i = 0; i < n; i++) {
         float *p = params[i].data;
@@ -380,14 +395,6 @@ static const nn_optim_ops sgd_ops = {
     .destroy = builtin_destroy,
     .state = builtin_state,
 };
-
-/* p[k] -= lr g[k] over one block: sgd_step's update without momentum or weight decay. */
-NN_FMA_CLONES
-static void sgd_plain_block(float *p, const float *g, size_t n, float neg_lr)
-{
-    for (size_t k = 0; k < n; k++)
-        p[k] = fmaf(g[k], neg_lr, p[k]);
-}
 
 int nn_optim_sgd_block(nn_optim *o, float *params, const float *grads, size_t n)
 {
