@@ -46,6 +46,10 @@ typedef struct nn_small_unit {
     float *dw, *db;           /* gradients (views into the network's blocks) */
     float *z;                 /* PAIR: the dense layer's output, in the workspace */
     float *y;                 /* the unit's output, in the workspace */
+    /* The backward pass's buffers in the workspace, set with y: the gradient at the
+     * unit's output, a pair's middle, and the gradient at its input (NULL for the
+     * first unit, whose input is the network's). */
+    float *dy, *mid, *dx;
 } nn_small_unit;
 
 struct nn_net {
@@ -92,7 +96,8 @@ struct nn_net {
     size_t small_rows;
     nn_small_unit small_units[NN_SMALL_MAX_LAYERS];
     size_t small_n_units;
-    size_t small_views; /* outs[] and the units' outputs are set for this many rows (0: not) */
+    size_t small_views; /* outs[] and the units' buffers are set for this many rows (0: not) */
+    nn_tensor small_dy; /* the loss's gradient, a view of gbuf[0] for small_views rows */
 };
 
 /* Decides whether net can take the fused step and for up to how many rows; sets

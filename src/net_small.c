@@ -228,8 +228,11 @@ static void unit_backward(const nn_small_unit *u, const float *x, const float *d
         nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, rows, u->in, u->out, 1);
 }
 
-/* Points outs[] (for nn_net_layer_output, as net.c's forward() does) and the units'
- * outputs at the workspace for batches of b rows. */
+/* Points outs[] (for nn_net_layer_output, as net.c's forward() does), the units'
+ * outputs and their backward buffers at the workspace for batches of b rows. The
+ * backward pass is backward()'s: the gradient flowing down is in gbuf[g] (the loss's
+ * in gbuf[0]); a single layer writes the other buffer, a pair its middle to the other
+ * and its input gradient over the one it read. */
 static void set_views(nn_net *net, size_t b)
 {
     for (size_t i = 0; i < net->n_layers; i++)
@@ -240,7 +243,40 @@ static void set_views(nn_net *net, size_t b)
             s->z = net->outs[i++].data;
         s->y = net->outs[i].data;
     }
+    int g = 0;
+    for (size_t k = net->small_n_units; k-- > 0;) {
+        nn_small_unit *u = &net->small_units[k];
+        u->dy = net->gbuf[g];
+        u->mid = net->gbuf[g ^ 1];
+        u->dx = k == 0 ? NULL : u->kind == NN_SMALL_PAIR ? net->gbuf[g] : net->gbuf[g ^ 1];
+        if (u->kind != NN_SMALL_PAIR)
+            g ^= 1;
+    }
+    nn_view2d_set(&net->small_dy, net->gbuf[0], b, net->layers[net->n_layers - 1]->out_width);
     net->small_views = b;
+}
+
+/* The passes over a batch of rows, kept out of nn_net_small_grads: inlined, their
+ * loops took registers and a stack frame from the single-row path (10 instructions
+ * of a 2-2-1 update). */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+NOINLINE static void forward_rows(const nn_net *net, const float *x, size_t rows)
+{
+    for (size_t k = 0; k < net->small_n_units; x = net->small_units[k].y, k++)
+        unit_forward(&net->small_units[k], x, rows);
+}
+
+NOINLINE static void backward_rows(const nn_net *net, const float *x, size_t rows)
+{
+    const nn_small_unit *units = net->small_units;
+    for (size_t k = net->small_n_units; k-- > 0;)
+        unit_backward(&units[k], k == 0 ? x : units[k - 1].y, units[k].dy, units[k].mid,
+                      units[k].dx, rows);
 }
 
 nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
@@ -253,13 +289,12 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
     const nn_small_unit *units = net->small_units;
 
     /* Forward, as forward() with training = 1. */
-    const float *in = x->data;
-    for (size_t k = 0; k < n_units; k++) {
-        if (b == 1)
+    if (b == 1) {
+        const float *in = x->data;
+        for (size_t k = 0; k < n_units; in = units[k].y, k++)
             units[k].row_forward(&units[k], in);
-        else
-            unit_forward(&units[k], in, b);
-        in = units[k].y;
+    } else {
+        forward_rows(net, x->data, b);
     }
     net->x_last = *x;
     net->batch = b;
@@ -268,11 +303,9 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
 
     /* The loss, straight through its table: nn_loss_eval's checks were made when the
      * loss was set and on the target, and nn's own losses record their errors. */
-    const nn_tensor *pred = &net->outs[net->n_layers - 1];
-    nn_tensor dy;
-    nn_view2d_set(&dy, net->gbuf[0], b, pred->shape[1]);
     double value;
-    nn_status st = net->loss->ops->eval(net->loss, pred, target, &value, &dy);
+    nn_status st = net->loss->ops->eval(net->loss, &net->outs[net->n_layers - 1], target, &value,
+                                        &net->small_dy);
     if (st != NN_OK)
         return st;
     if (loss != NULL)
@@ -280,21 +313,14 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
     if (!isfinite(value))
         return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
 
-    /* Backward, as backward(): the gradient flowing down is in gbuf[g] (the loss's
-     * in gbuf[0]); a single layer writes the other buffer, a pair its middle to the
-     * other and its input gradient over the one it read. */
-    int g = 0;
-    for (size_t k = n_units; k-- > 0;) {
-        const nn_small_unit *u = &units[k];
-        float *other = net->gbuf[g ^ 1];
-        float *dx = k == 0 ? NULL : u->kind == NN_SMALL_PAIR ? net->gbuf[g] : other;
-        const float *xu = k == 0 ? x->data : units[k - 1].y;
-        if (b == 1)
-            u->row_backward(u, xu, net->gbuf[g], other, dx);
-        else
-            unit_backward(u, xu, net->gbuf[g], other, dx, b);
-        if (u->kind != NN_SMALL_PAIR)
-            g ^= 1;
+    /* Backward, into the buffers set_views bound. */
+    if (b == 1) {
+        for (size_t k = n_units; k-- > 1;)
+            units[k].row_backward(&units[k], units[k - 1].y, units[k].dy, units[k].mid,
+                                  units[k].dx);
+        units[0].row_backward(&units[0], x->data, units[0].dy, units[0].mid, NULL);
+    } else {
+        backward_rows(net, x->data, b);
     }
     return NN_OK;
 }
