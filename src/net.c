@@ -190,8 +190,8 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
     size_t n_scalars = net->n_scalars + new_scalars;
     size_t n_tensors = net->n_tensors + built.n_params;
     nn_layer **layers = nn_xcalloc(net->n_layers + 1, sizeof *layers);
-    float *pblock = n_scalars ? nn_xcalloc(n_scalars, sizeof(float)) : NULL;
-    float *gblock = n_scalars ? nn_xcalloc(n_scalars, sizeof(float)) : NULL;
+    float *pblock = n_scalars ? nn_xcalloc(nn_block_size(n_scalars), sizeof(float)) : NULL;
+    float *gblock = n_scalars ? nn_xcalloc(nn_block_size(n_scalars), sizeof(float)) : NULL;
     nn_tensor *plist = n_tensors ? nn_xcalloc(n_tensors, sizeof(nn_tensor)) : NULL;
     nn_tensor *glist = n_tensors ? nn_xcalloc(n_tensors, sizeof(nn_tensor)) : NULL;
     if (layers == NULL || (n_scalars && (!pblock || !gblock)) || (n_tensors && (!plist || !glist))) {
@@ -645,7 +645,7 @@ static nn_status guard_grads(nn_net *net)
      * cost 10% of an MLP epoch at batch 64). */
     uint32_t bad = 0;
     const float *g = net->grad_block;
-    for (size_t i = 0; i < net->n_scalars; i++) {
+    for (size_t i = 0; i < nn_block_size(net->n_scalars); i++) {
         uint32_t u;
         memcpy(&u, &g[i], sizeof u);
         bad |= (u & 0x7f800000u) + 0x00800000u;
@@ -675,7 +675,8 @@ static nn_status train_step(nn_net *net, const nn_tensor *x, const nn_tensor *ta
         st = guard_grads(net);
     if (st != NN_OK)
         return st;
-    if (nn_optim_sgd_block(net->optim, net->param_block, net->grad_block, net->n_scalars))
+    if (nn_optim_sgd_block(net->optim, net->param_block, net->grad_block,
+                           nn_block_size(net->n_scalars)))
         return NN_OK;
     return nn_optim_step(net->optim, net->param_list, net->grad_list, net->n_tensors);
 }

@@ -468,6 +468,48 @@ static void test_errors_match(void **state)
     nn_net_free(e);
 }
 
+/* ---- the blocks' padding (net_impl.h) -------------------------------------------- */
+
+/* Plain SGD runs over the whole padded parameter block. For parameter counts on both
+ * sides of a multiple of NN_BLOCK_ALIGN, and layers added after training began (the
+ * blocks re-made), the parameters after each step are those of nn_optim_step applied
+ * tensor by tensor, and the padding of both blocks stays zero. */
+static void test_block_padding(void **state)
+{
+    (void)state;
+    const size_t widths[] = {1, 2, 3, 7}; /* 4, 9, 16, 36 parameters with a 1-unit output */
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        const spec layers[] = {DENSE(widths[w]), ACT(NN_ACT_TANH), DENSE(1)};
+        nn_net *blk = make_net(2, layers, 3, 9), *ref = make_net(2, layers, 3, 9);
+        set_loss_optim(blk, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+        set_loss_optim(ref, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+        nn_tensor *x = nn_test_random_tensor(3, 2, 4, 0);
+        nn_tensor *t = nn_test_random_tensor(3, 1, 5, 0);
+        for (int s = 0; s < 6; s++) {
+            if (s == 3) { /* grow both: new blocks, the old values copied over */
+                nn_layer *a = nn_test_dense(1, nn_init_normal(0, 1), nn_init_zeros());
+                nn_layer *b = nn_test_dense(1, nn_init_normal(0, 1), nn_init_zeros());
+                assert_ok(nn_net_add(blk, a));
+                assert_ok(nn_net_add(ref, b));
+                memcpy(ref->param_block, blk->param_block, blk->n_scalars * sizeof(float));
+            }
+            assert_ok(nn_net_train_step(blk, x, t, NULL));
+            assert_ok(nn_net_compute_grads(ref, x, t, NULL));
+            assert_ok(nn_optim_step(nn_net_optim(ref), ref->param_list, ref->grad_list,
+                                    ref->n_tensors));
+            assert_same_floats(blk->param_block, ref->param_block, ref->n_scalars, "params");
+            for (size_t k = blk->n_scalars; k < nn_block_size(blk->n_scalars); k++) {
+                assert_true(blk->param_block[k] == 0.0f && !signbit(blk->param_block[k]));
+                assert_true(blk->grad_block[k] == 0.0f && !signbit(blk->grad_block[k]));
+            }
+        }
+        nn_tensor_free(x);
+        nn_tensor_free(t);
+        nn_net_free(blk);
+        nn_net_free(ref);
+    }
+}
+
 /* ---- no allocation in a fused step ---------------------------------------------- */
 
 static void test_no_allocation(void **state)
@@ -498,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_workspace_regrown),
         cmocka_unit_test(test_backward_and_fit),
         cmocka_unit_test(test_errors_match),
+        cmocka_unit_test(test_block_padding),
         cmocka_unit_test_teardown(test_no_allocation, nn_test_alloc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
