@@ -280,8 +280,17 @@ static inline void nn_activation_backward_loop(activation ac, const float *x, co
     }
 }
 
+/* Hidden, as internal.h's functions. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* 1 when l is one of nn's elementwise activation layers, with its settings in *out;
  * 0 for anything else (softmax, log-softmax, other kinds). Sets no error. */
 int nn_activation_elementwise(const nn_layer *l, activation *out);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif /* NN_ACTIVATION_IMPL_H */

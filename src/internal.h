@@ -8,6 +8,12 @@
 #include "nn/loss.h"
 #include "nn/status.h"
 
+/* Internal to libnn: hidden, so not part of the shared library's ABI, and called
+ * directly rather than through the PLT. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* Records a formatted message as the thread's last error and returns status,
  * so error paths read: return nn_error(NN_ERR_SHAPE, "...", ...). */
 #if defined(__GNUC__)
@@ -60,5 +66,9 @@ int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
  * otherwise does nothing and returns 0. One loop instead of one per tensor. */
 struct nn_optim;
 int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, size_t n);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif /* NN_INTERNAL_H */

@@ -114,6 +114,11 @@ struct nn_net {
     nn_tensor small_dy; /* the loss's gradient, a view of gbuf[0] for small_views rows */
 };
 
+/* Hidden, as internal.h's functions. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
 /* Decides whether net can take the fused step and for up to how many rows; sets
  * small_state and small_rows. Allocates nothing, sets no error. */
 void nn_net_small_plan(nn_net *net);
@@ -123,5 +128,9 @@ void nn_net_small_plan(nn_net *net);
  * x (B, in) and target are checked, B <= small_rows and the workspace holds B rows. */
 nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                              double *loss);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif /* NN_NET_IMPL_H */
