@@ -50,6 +50,18 @@ void nn_xfree(void *ptr);
                abort()))
 #endif
 
+/* A function built twice, for x86-64 CPUs with and without the extension (FMA,
+ * which brings 8-float AVX vectors; AVX2, which adds 8-lane integer operations), and
+ * picked when the library loads (GCC's target_clones; one plain build elsewhere).
+ * The rest of the library is compiled for the baseline x86-64: 4-float vectors. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define NN_FMA_CLONES __attribute__((target_clones("default", "fma")))
+#define NN_AVX2_CLONES __attribute__((target_clones("default", "avx2")))
+#else
+#define NN_FMA_CLONES
+#define NN_AVX2_CLONES
+#endif
+
 /* Returns NN_ERR_NULL_ARG with the function and argument names when p is NULL. */
 #define NN_CHECK_NULL(p)                                                                       \
     do {                                                                                       \

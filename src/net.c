@@ -627,6 +627,24 @@ nn_status nn_net_set_clip_grad_norm(nn_net *net, double max_norm)
 
 int nn_net_training(const nn_net *net) { return net != NULL && net->training; }
 
+/* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
+ * NaN or Inf. A float is NaN or Inf when its exponent bits are all ones; adding one
+ * to the exponent field then carries into the sign bit. Integer OR is associative,
+ * so the loop vectorizes (a float sum is a serial chain without -ffast-math: it cost
+ * 10% of an MLP epoch at batch 64); with AVX2, 8 floats at a time. */
+NN_AVX2_CLONES
+static int block_has_nonfinite(const float *g, size_t n)
+{
+    uint32_t bad = 0;
+    n &= ~(size_t)(NN_BLOCK_ALIGN - 1); /* a no-op that tells the compiler: no remainder */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &g[i], sizeof u);
+        bad |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    return (bad & 0x80000000u) != 0;
+}
+
 /* Checks that every gradient is finite and, when the network clips, scales them
  * to the clip norm. One pass over the contiguous gradient block when not clipping:
  * cheap next to the backward pass that produced it. */
@@ -639,18 +657,8 @@ static nn_status guard_grads(nn_net *net)
             return nn_error(st, "nn_net_train_step: a gradient is NaN or Inf (norm %g)", total);
         return st;
     }
-    /* A float is NaN or Inf when its exponent bits are all ones; adding one to the
-     * exponent field then carries into the sign bit. Integer OR is associative, so
-     * the loop vectorizes (a float sum is a serial chain without -ffast-math: it
-     * cost 10% of an MLP epoch at batch 64). */
-    uint32_t bad = 0;
     const float *g = net->grad_block;
-    for (size_t i = 0; i < nn_block_size(net->n_scalars); i++) {
-        uint32_t u;
-        memcpy(&u, &g[i], sizeof u);
-        bad |= (u & 0x7f800000u) + 0x00800000u;
-    }
-    if (bad & 0x80000000u) {
+    if (block_has_nonfinite(g, nn_block_size(net->n_scalars))) {
         size_t i = 0;
         while (i < net->n_scalars && isfinite(g[i]))
             i++;

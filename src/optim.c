@@ -331,14 +331,9 @@ static nn_status check_nonneg(const char *fn, const char *field, double v)
 
 /* ---- SGD ------------------------------------------------------------------------------ */
 
-/* Built twice, for CPUs with and without FMA, and picked at load time: without
- * -mfma every fmaf below was a call into libm (a quarter of an MLP epoch at batch
- * 64). fmaf is correctly rounded either way, so both give the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define NN_FMA_CLONES __attribute__((target_clones("default", "fma")))
-#else
-#define NN_FMA_CLONES
-#endif
+/* The optimizers' loops are built twice (NN_FMA_CLONES, internal.h): without -mfma
+ * every fmaf below was a call into libm (a quarter of an MLP epoch at batch 64).
+ * fmaf is correctly rounded either way, so both give the same bits. */
 
 /* p[k] -= lr g[k], k < n: SGD without momentum or weight decay, as param.add_(grad,
  * alpha=-lr). Used per tensor by sgd_step and over a network's whole parameter block
