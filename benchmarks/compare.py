@@ -14,7 +14,9 @@ lesson's 2-2-1 network is compared per sample against a hand-written scalar C lo
 
 Timings on a shared 2-core machine drift, so every configuration is run in rounds
 that interleave the implementations (the order rotates each round); medians are over
-all epochs of all rounds. PyTorch runs with torch.set_num_threads(1) and
+all epochs of all rounds. A second table gives the ratios taken within each round,
+where the implementations ran back to back, as median (min-max) over the rounds: a
+drift of the machine between rounds cancels in those. PyTorch runs with torch.set_num_threads(1) and
 OPENBLAS_NUM_THREADS = the thread count (its fastest setting on 2 cores); NumPy
 with OPENBLAS_NUM_THREADS; nn with nn_set_num_threads.
 
@@ -419,6 +421,7 @@ def main():
     workers = {(k, t): Worker(k, t, data, init_mlp) for k in ("torch", "numpy") for t in threads}
     # samples[(threads, optim, batch, impl)] = list of seconds per epoch
     samples, losses, peaks = {}, {}, {}
+    by_round = {}  # (threads, optim, batch, impl, round) -> median seconds in that round
     configs = [(t, o, b) for t in threads for o in optims for b in batches]
     impls = ["nn", "torch", "numpy", "floor"]
     for r in range(args.rounds):
@@ -449,6 +452,7 @@ def main():
                         "loadavg_1min": os.getloadavg()[0]})
                 key = (t, "any" if impl == "floor" else o, b, impl)
                 samples.setdefault(key, []).extend(secs)
+                by_round[key + (r,)] = statistics.median(secs)
                 if loss is not None:
                     losses.setdefault((t, o, b, impl), loss)
             print(f"round {r + 1}/{args.rounds}: {t} thread(s) {o} batch {b} done", file=sys.stderr)
@@ -482,6 +486,7 @@ def main():
                      f"{100 * frac['nn']:.0f}% | {100 * frac['torch']:.0f}% | "
                      f"{100 * frac['numpy']:.0f}% | {ls} |")
         table.append({"threads": t, "optimizer": o, "batch": b, "median": med, "peak": peak})
+    lines += paired_table(args, configs, optims, by_round)
     if lesson:
         lines += ["", "Lesson 2-2-1, per-sample SGD (updates/s, 1 thread):", "",
                   "| epochs | nn | scalar C | PyTorch | NumPy | nn/scalar | nn/PyTorch | final loss nn / scalar |",
@@ -493,6 +498,10 @@ def main():
             lines.append(f"| {e} | {fmt('nn')} | {fmt('scalar')} | {fmt('torch')} | {fmt('numpy')} | "
                          f"{v['nn'] / v['scalar']:.2f} | {ratio_t} | "
                          f"{v['loss_nn']:.6g} / {v['loss_scalar']:.6g} |")
+        lines += ["", "nn / scalar C paired within each round (nn's median repeat against the "
+                  "C loop's, run back to back): median (min-max) over rounds", ""]
+        for e, v in sorted(lesson.items()):
+            lines.append(f"- {e} epochs: {spread(v['paired'])}")
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(args.out, "table.md"), "w") as f:
@@ -501,22 +510,52 @@ def main():
         plot(args, table, threads, optims, batches)
 
 
+def spread(values):
+    """'median (min-max)' of a list of ratios."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def paired_table(args, configs, optims, by_round):
+    """Ratios taken within each round, where the implementations ran back to back,
+    then summarised over rounds: a drift of the machine between rounds, which moves
+    every implementation's time, cancels in them, unlike in a ratio of overall
+    medians."""
+    lines = ["", f"Ratios paired within each round: median (min-max) over {args.rounds} rounds", "",
+             "| threads | optim | batch | PyTorch/nn | NumPy/nn | nn/floor | nn / nn with SGD |",
+             "|---|---|---|---|---|---|---|"]
+    for t, o, b in configs:
+        def ratios(num, den, o_num=o, o_den=o):
+            out = []
+            for r in range(args.rounds):
+                kn = (t, "any" if num == "floor" else o_num, b, num, r)
+                kd = (t, "any" if den == "floor" else o_den, b, den, r)
+                if kn in by_round and kd in by_round:
+                    out.append(by_round[kn] / by_round[kd])
+            return spread(out) if out else "-"
+        vs_sgd = ratios("nn", "nn", o, "sgd") if o != "sgd" and "sgd" in optims else "-"
+        lines.append(f"| {t} | {o} | {b} | {ratios('torch', 'nn')} | {ratios('numpy', 'nn')} | "
+                     f"{ratios('nn', 'floor')} | {vs_sgd} |")
+    return lines
+
+
 def compare_lesson(args, bench, scalar, init_221, workers, record):
     """updates/s of the 2-2-1 net per sample; PyTorch and NumPy only for 1000 epochs
     (100 000 would take minutes at their rates)."""
     out = {}
     w1 = [k for k in workers if k[1] == min(k2[1] for k2 in workers)]
     for epochs in (1000, 100000):
-        v = {}
+        v, paired = {}, []
         for r in range(args.rounds):
             d = run_json([bench, "lesson", "--epochs", str(epochs), "--threads", "1",
                           "--init", init_221])[0]
             record(dict(d, round=r))
             v.setdefault("nn_s", []).extend(d["seconds_all"])
             v["loss_nn"] = d["final_loss"]
+            nn_round = statistics.median(d["seconds_all"])
             d = run_json([scalar, "--epochs", str(epochs), "--init", init_221])[0]
             record(dict(d, round=r))
             v.setdefault("scalar_s", []).append(d["seconds_median"])
+            paired.append(d["seconds_median"] / nn_round)
             v["loss_scalar"] = d["final_loss"]
             if epochs <= 1000:
                 for k in w1:
@@ -525,7 +564,7 @@ def compare_lesson(args, bench, scalar, init_221, workers, record):
                     v.setdefault(k[0] + "_s", []).append(d["seconds"])
         updates = 4 * epochs
         res = {k[:-2]: updates / statistics.median(s) for k, s in v.items() if k.endswith("_s")}
-        res.update(loss_nn=v["loss_nn"], loss_scalar=v["loss_scalar"])
+        res.update(loss_nn=v["loss_nn"], loss_scalar=v["loss_scalar"], paired=paired)
         out[epochs] = res
     return out
 
