@@ -4,20 +4,8 @@
 #define NN_NET_IMPL_H
 
 #include "activation_impl.h"
+#include "internal.h"
 #include "nn/net.h"
-
-/* The parameter and gradient blocks are allocated to a multiple of this many floats
- * (nn_block_size), the tail after the n_scalars in use zero: the passes over a whole
- * block (the finiteness check, plain SGD) then run in whole vectors, without the
- * scalar remainder loops (for the 2-2-1 net's 9 parameters, 781 -> 772 instructions
- * an update). Nothing writes the tail, so it stays zero: its gradients are finite and
- * SGD leaves its parameters at 0. */
-#define NN_BLOCK_ALIGN 8
-
-static inline size_t nn_block_size(size_t n_scalars)
-{
-    return (n_scalars + NN_BLOCK_ALIGN - 1) / NN_BLOCK_ALIGN * NN_BLOCK_ALIGN;
-}
 
 /* Networks with more layers than this always take the generic path. */
 #define NN_SMALL_MAX_LAYERS 16
@@ -72,9 +60,9 @@ struct nn_net {
     size_t n_layers;
 
     /* Every parameter of every layer in one block, every gradient in another (each
-     * nn_block_size(n_scalars) floats, zero after n_scalars); the layers' params[i] /
-     * grads[i] are views into them, listed in param_list / grad_list (n_tensors
-     * entries) for the optimizer. */
+     * nn_block_size(n_scalars) floats, zero after n_scalars: internal.h); the layers'
+     * params[i] / grads[i] are views into them, listed in param_list / grad_list
+     * (n_tensors entries) for the optimizer. */
     float *param_block;
     float *grad_block;
     size_t n_scalars;

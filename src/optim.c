@@ -341,9 +341,9 @@ static nn_status check_nonneg(const char *fn, const char *field, double v)
 NN_FMA_CLONES
 static void sgd_plain_block(float *p, const float *g, size_t n, float neg_lr)
 {
-    /* The multiple of 8 first, in whole vectors (a network's block is padded to one,
-     * net_impl.h), then the rest. */
-    size_t whole = n & ~(size_t)7, k = 0;
+    /* The multiple of NN_BLOCK_ALIGN first, in whole vectors (a network's block is
+     * padded to one), then the rest. */
+    size_t whole = n & ~(size_t)(NN_BLOCK_ALIGN - 1), k = 0;
     for (; k < whole; k++)
         p[k] = fmaf(g[k], neg_lr, p[k]);
     for (; k < n; k++)

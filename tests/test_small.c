@@ -468,22 +468,25 @@ static void test_errors_match(void **state)
     nn_net_free(e);
 }
 
-/* ---- the blocks' padding (net_impl.h) -------------------------------------------- */
+/* ---- the blocks' padding (internal.h) -------------------------------------------- */
 
-/* Plain SGD runs over the whole padded parameter block. For parameter counts on both
- * sides of a multiple of NN_BLOCK_ALIGN, and layers added after training began (the
- * blocks re-made), the parameters after each step are those of nn_optim_step applied
- * tensor by tensor, and the padding of both blocks stays zero. */
+/* Plain SGD runs over the whole padded parameter block. For parameter counts below,
+ * at and above a multiple of NN_BLOCK_ALIGN, and layers added after training began
+ * (the blocks re-made), the parameters after each step are those of nn_optim_step
+ * applied tensor by tensor, and the padding of both blocks stays +0. */
 static void test_block_padding(void **state)
 {
     (void)state;
-    const size_t widths[] = {1, 2, 3, 7}; /* 4, 9, 16, 36 parameters with a 1-unit output */
+    /* 3 inputs, w hidden, 1 output: 5w + 1 parameters (6, 11, 16, 36), then 2 more
+     * after the added layer (8, 13, 18, 38) */
+    const size_t widths[] = {1, 2, 3, 7};
     for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
         const spec layers[] = {DENSE(widths[w]), ACT(NN_ACT_TANH), DENSE(1)};
-        nn_net *blk = make_net(2, layers, 3, 9), *ref = make_net(2, layers, 3, 9);
+        nn_net *blk = make_net(3, layers, 3, 9), *ref = make_net(3, layers, 3, 9);
+        assert_int_equal(blk->n_scalars, 5 * widths[w] + 1);
         set_loss_optim(blk, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
         set_loss_optim(ref, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
-        nn_tensor *x = nn_test_random_tensor(3, 2, 4, 0);
+        nn_tensor *x = nn_test_random_tensor(3, 3, 4, 0);
         nn_tensor *t = nn_test_random_tensor(3, 1, 5, 0);
         for (int s = 0; s < 6; s++) {
             if (s == 3) { /* grow both: new blocks, the old values copied over */
