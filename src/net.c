@@ -895,10 +895,11 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
     progress pr;
     progress_begin(&pr, p, n_batches);
     /* The settings the batch loop tests, read once: the step is a call the compiler
-     * cannot see through, so it would reload them from *p for every batch. */
+     * cannot see through, so it would reload them from *p for every batch. (The
+     * loss's reduction is read per epoch: on_epoch may change it.) */
     const int shuffle = p->shuffle != 0, accuracy = p->accuracy != 0;
     const int per_step = p->schedule != NULL && p->schedule_per_step;
-    const int mean = net->loss->reduction == NN_REDUCTION_MEAN, bar = pr.mode == NN_PROGRESS_BAR;
+    const int bar = pr.mode == NN_PROGRESS_BAR;
     double best_loss = INFINITY;
     size_t bad_epochs = 0, step = 0;
     for (size_t epoch = 0; st == NN_OK && epoch < p->epochs; epoch++) {
@@ -916,6 +917,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
             net->optim->lr = nn_schedule_lr(p->schedule, base_lr, epoch);
         double sum = 0.0;
         size_t right = 0;
+        const int mean = net->loss->reduction == NN_REDUCTION_MEAN;
         for (size_t first = 0, batch = 0; st == NN_OK && first < n; first += bs, batch++, step++) {
             size_t rows = n - first < bs ? n - first : bs;
             if (shuffle) {
@@ -954,7 +956,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
 
         nn_epoch_stats e;
         e.epoch = epoch;
-        e.train_loss = net->loss->reduction == NN_REDUCTION_MEAN ? sum / (double)n : sum;
+        e.train_loss = mean ? sum / (double)n : sum;
         e.train_acc = p->accuracy ? (double)right / (double)n : NAN;
         e.val_loss = e.val_acc = NAN;
         e.lr = net->optim->lr;

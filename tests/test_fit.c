@@ -595,6 +595,39 @@ static void test_network_changed_by_on_epoch(void **state)
     nn_tensor_free(t);
 }
 
+/* on_epoch switches the loss to sum reduction: the next epoch's train_loss is a sum. */
+static int sum_reduction_after_first(nn_net *net, const nn_epoch_stats *e, void *user)
+{
+    double *losses = user;
+    losses[e->epoch] = e->train_loss;
+    if (e->epoch == 0)
+        assert_ok(nn_loss_set_reduction(nn_net_loss(net), NN_REDUCTION_SUM));
+    return 0;
+}
+
+static void test_loss_reduction_changed_by_on_epoch(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(12, 3, 4), *t = random_tensor(12, 2, 5);
+    for (size_t batch = 1; batch <= 12; batch += 3) { /* 1, 4, 7 (a short last batch), 10 */
+        nn_net *net = small_net(3, 0.0); /* lr 0: the parameters, so the losses, stay put */
+        double losses[2] = {0.0, 0.0}, mean = 0.0, sum = 0.0;
+        assert_ok(nn_net_eval_loss(net, x, t, &mean));
+        nn_fit_params fp = quiet_params(2, batch);
+        fp.on_epoch = sum_reduction_after_first;
+        fp.user = losses;
+        assert_ok(nn_net_fit(net, x, t, &fp, NULL));
+        assert_ok(nn_net_eval_loss(net, x, t, &sum));
+        /* mean over the 24 elements, then their sum (12 rows of width 2) */
+        assert_close(losses[0], mean, 1e-9, 0.0);
+        assert_close(losses[1], sum, 1e-9, 0.0);
+        assert_close(sum, 24.0 * mean, 1e-9, 0.0);
+        nn_net_free(net);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_progress_modes),
         cmocka_unit_test(test_training_mode_is_known),
         cmocka_unit_test(test_network_changed_by_on_epoch),
+        cmocka_unit_test(test_loss_reduction_changed_by_on_epoch),
         cmocka_unit_test_teardown(test_fit_allocations_do_not_grow_with_epochs,
                                   nn_test_alloc_teardown),
     };
