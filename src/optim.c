@@ -350,6 +350,12 @@ static void sgd_plain_block(float *p, const float *g, size_t n, float neg_lr)
         p[k] = fmaf(g[k], neg_lr, p[k]);
 }
 
+/* SGD without momentum and weight decay: the update is sgd_plain_block alone. */
+static int sgd_is_plain(const nn_sgd_params *hp)
+{
+    return hp->momentum == 0.0 && hp->weight_decay == 0.0;
+}
+
 NN_FMA_CLONES
 static nn_status sgd_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads, size_t n)
 {
@@ -362,7 +368,7 @@ static nn_status sgd_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads
     int first = b->t++ == 0; /* the momentum buffer starts as a copy of d_p */
     float wd = (float)hp->weight_decay, mu = (float)hp->momentum;
     float damp = (float)(1.0 - hp->dampening), neg_lr = (float)-o->lr;
-    if (!has_momentum && hp->weight_decay == 0.0) {
+    if (sgd_is_plain(hp)) {
         for (size_t i = 0; i < n; i++)
             sgd_plain_block(params[i].data, grads[i].data, params[i].size, neg_lr);
         return NN_OK;
@@ -401,7 +407,7 @@ int nn_optim_sgd_block(nn_optim *o, float *params, const float *grads, size_t n)
     if (o->ops != &sgd_ops)
         return 0;
     builtin *b = o->impl;
-    if (b->p.sgd.momentum != 0.0 || b->p.sgd.weight_decay != 0.0)
+    if (!sgd_is_plain(&b->p.sgd))
         return 0;
     /* The counts nn_optim_step and sgd_step keep, so the saved state is the same. */
     o->step_count++;
