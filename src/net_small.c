@@ -23,8 +23,9 @@
 /* ---- one row: the units' passes compiled per kind and input width -------------------
  *
  * For a batch of one row, a step is bound by the number of instructions it takes (the
- * lesson's net: 970 with a dispatch on the kinds and widths in every unit, 890 with
- * this, 210 for a hand-written loop), so each unit gets its own forward and backward
+ * lesson's net, when this was written: 970 with a dispatch on the kinds and widths in
+ * every unit, 890 with this; 756 after later cuts; 210 for a hand-written loop), so
+ * each unit gets its own forward and backward
  * function, picked when the plan is made: the activation kind fixed, the input width a
  * constant when it is 1 to 4 (GCC unrolls the loops over it), each z and dz used from
  * a register as soon as it is made. The pair's loops are therefore written out here
