@@ -1016,6 +1016,10 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         memcpy(net->param_block, best, net->n_scalars * sizeof(float));
     net->optim->lr = base_lr;
     net->clip_norm = saved_clip;
+    /* A last forward pass on a batch gathered into xbuf cannot be gone back through
+     * once xbuf is freed (nn_net_backward would read it). */
+    if (xbuf != NULL && net->x_last.data == xbuf)
+        net->have_forward = 0;
     nn_xfree(idx);
     nn_xfree(xbuf);
     nn_xfree(tbuf);

@@ -521,6 +521,42 @@ static void test_training_mode_is_known(void **state)
     nn_tensor_free(y);
 }
 
+/* After a shuffled fit the last step's input was a row copy in fit's own buffer,
+ * freed when fit returns: there is no forward pass to go back through (nn_net_backward
+ * read the freed buffer before). After an ordered fit the last batch is the caller's. */
+static void test_backward_after_fit(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(6, 3, 1), *t = random_tensor(6, 2, 2);
+    float dy[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+    nn_tensor dyt = nn_tensor_view2d(dy, 2, 2);
+    for (int shuffle = 0; shuffle <= 1; shuffle++) {
+        for (size_t bs = 1; bs <= 2; bs++) {
+            nn_net *net = small_net(3, 0.1);
+            nn_rng rng;
+            nn_rng_seed(&rng, 9, 0);
+            nn_fit_params fp = quiet_params(2, bs);
+            fp.shuffle = shuffle;
+            fp.rng = &rng;
+            assert_ok(nn_net_fit(net, x, t, &fp, NULL));
+            nn_tensor dyb;
+            assert_ok(nn_tensor_rows(&dyt, 0, bs, &dyb));
+            if (shuffle) {
+                assert_null(nn_net_layer_output(net, 0));
+                assert_error(nn_net_backward(net, &dyb, NULL), NN_ERR_STATE, "no forward pass");
+            } else {
+                /* ordered: the last batch is a view of x */
+                assert_non_null(nn_net_layer_output(net, 0));
+                assert_ok(nn_net_zero_grad(net));
+                assert_ok(nn_net_backward(net, &dyb, NULL));
+            }
+            nn_net_free(net);
+        }
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
 /* Every option on: fit allocates the same for 1 epoch as for 6, so the steps,
  * validations and epochs between allocate nothing. */
 static void test_fit_allocations_do_not_grow_with_epochs(void **state)
@@ -640,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_history_csv),
         cmocka_unit_test(test_progress_modes),
         cmocka_unit_test(test_training_mode_is_known),
+        cmocka_unit_test(test_backward_after_fit),
         cmocka_unit_test(test_network_changed_by_on_epoch),
         cmocka_unit_test(test_loss_reduction_changed_by_on_epoch),
         cmocka_unit_test_teardown(test_fit_allocations_do_not_grow_with_epochs,
