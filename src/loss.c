@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "loss_impl.h"
 #include "nn/loss.h"
 
 nn_status nn_loss_new(const nn_loss_ops *ops, void *impl, nn_loss **out)
@@ -78,14 +79,8 @@ nn_status nn_loss_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tens
 /* 1/N for mean reduction, where N is the number of terms (elements or rows). */
 static double reduction_scale(const nn_loss *loss, size_t terms)
 {
-    switch (loss->reduction) {
-    case NN_REDUCTION_MEAN:
-        return 1.0 / (double)terms;
-    case NN_REDUCTION_SUM:
-        return 1.0;
-    }
-    NN_ASSERT(!"unknown reduction");
-    return 1.0;
+    NN_ASSERT(loss->reduction == NN_REDUCTION_MEAN || loss->reduction == NN_REDUCTION_SUM);
+    return nn_reduction_scale(loss->reduction, terms);
 }
 
 static double sign_of(double d) { return (double)((d > 0.0) - (d < 0.0)); }
@@ -127,16 +122,8 @@ static nn_status mse_eval(const nn_loss *loss, const nn_tensor *pred, const nn_t
 {
     size_t n = pred->size;
     double scale = reduction_scale(loss, n);
-    /* d and the gradient in float, as torch.nn.MSELoss computes them. */
-    float gscale = (float)(2.0 * scale);
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        float d = pred->data[i] - target->data[i];
-        sum += (double)d * d;
-        if (grad != NULL)
-            grad->data[i] = gscale * d;
-    }
-    *value = sum * scale;
+    *value = nn_mse_terms(pred->data, target->data, grad != NULL ? grad->data : NULL,
+                          (float)(2.0 * scale), n) * scale;
     return NN_OK;
 }
 

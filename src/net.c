@@ -668,25 +668,38 @@ static nn_status guard_grads(nn_net *net)
     return NN_OK;
 }
 
-/* nn_net_train_step on arguments check_pass accepted, with an optimizer set. */
-static nn_status train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+nn_status nn_net_update(nn_net *net)
 {
-    if (!net->optim_ready) {
-        /* Layers were added after the optimizer was set: its state is re-made once. */
-        nn_status st = nn_optim_setup(net->optim, net->param_list, net->n_tensors);
-        if (st != NN_OK)
-            return st;
-        net->optim_ready = 1;
-    }
-    nn_status st = compute_grads(net, x, target, loss);
-    if (st == NN_OK)
-        st = guard_grads(net);
+    nn_status st = guard_grads(net);
     if (st != NN_OK)
         return st;
     if (nn_optim_sgd_block(net->optim, net->param_block, net->grad_block,
                            nn_block_size(net->n_scalars)))
         return NN_OK;
     return nn_optim_step(net->optim, net->param_list, net->grad_list, net->n_tensors);
+}
+
+/* Re-makes the optimizer's state for layers added after it was set. */
+static nn_status setup_optim(nn_net *net)
+{
+    nn_status st = nn_optim_setup(net->optim, net->param_list, net->n_tensors);
+    if (st == NN_OK)
+        net->optim_ready = 1;
+    return st;
+}
+
+/* nn_net_train_step on arguments check_pass accepted, with an optimizer set. */
+static nn_status train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+{
+    if (!net->optim_ready) {
+        nn_status st = setup_optim(net);
+        if (st != NN_OK)
+            return st;
+    }
+    nn_status st = compute_grads(net, x, target, loss);
+    if (st != NN_OK)
+        return st;
+    return nn_net_update(net);
 }
 
 nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
@@ -834,6 +847,15 @@ static void progress_epoch(progress *pr, const nn_epoch_stats *e)
 
 /* ---- fit ---- */
 
+/* Prefixes the error of a failed step with where it happened (both counted from 0).
+ * The cause is copied out first: nn_error rewrites the buffer it lives in. */
+static void fit_error(nn_status st, size_t epoch, size_t batch)
+{
+    char cause[384];
+    snprintf(cause, sizeof cause, "%s", nn_last_error());
+    nn_error(st, "nn_net_fit: epoch %zu, batch %zu: %s", epoch + 1, batch + 1, cause);
+}
+
 nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                      const nn_fit_params *params, nn_fit_history *history)
 {
@@ -918,37 +940,51 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         double sum = 0.0;
         size_t right = 0;
         const int mean = net->loss->reduction == NN_REDUCTION_MEAN;
-        for (size_t first = 0, batch = 0; st == NN_OK && first < n; first += bs, batch++, step++) {
-            size_t rows = n - first < bs ? n - first : bs;
-            if (shuffle) {
-                set_rows(&xb, xbuf, rows);
-                set_rows(&tb, tbuf, rows);
-                gather_rows(x, idx + first, rows, &xb);
-                gather_rows(target, idx + first, rows, &tb);
-            } else {
-                set_rows(&xb, x->data + first * net->in_width, rows);
-                set_rows(&tb, target->data + first * tw, rows);
-            }
-            if (per_step)
-                net->optim->lr = nn_schedule_lr(p->schedule, base_lr, step);
-            double loss;
-            st = train_step(net, &xb, &tb, &loss); /* shapes checked, workspace reserved */
-            if (st == NN_OK && accuracy) {
-                /* Predictions of the forward pass before this step's update, as Keras reports. */
-                size_t c;
-                st = nn_count_correct(&net->outs[n_layers - 1], &tb, &c);
-                right += c;
-            }
-            if (st == NN_OK) {
-                sum += mean ? loss * (double)rows : loss;
-                if (bar)
-                    progress_batch(&pr, epoch, batch, sum / (double)(first + rows), first + rows);
-            } else {
-                /* Prefix where it happened; the cause is copied out first since
-                 * nn_error rewrites the buffer it lives in. */
-                char cause[384];
-                snprintf(cause, sizeof cause, "%s", nn_last_error());
-                nn_error(st, "nn_net_fit: epoch %zu, batch %zu: %s", epoch + 1, batch + 1, cause);
+        /* Per-sample steps of a small network run in one loop (net_small.c): the
+         * batch loop's bookkeeping and train_step's dispatch were 85 of a 2-2-1
+         * update's 757 instructions. The plan and the optimizer's state are made
+         * here when missing (on_epoch may have set a new loss or optimizer), as a
+         * step would make them. */
+        if (net->small_state < 0)
+            nn_net_small_plan(net);
+        if (bs == 1 && net->small_state == 1 && !accuracy && !per_step && !bar) {
+            size_t failed = 0;
+            if (!net->optim_ready)
+                st = setup_optim(net);
+            if (st == NN_OK)
+                st = nn_net_small_fit_rows(net, x, target, shuffle ? idx : NULL, &sum, &failed);
+            step += n;
+            if (st != NN_OK)
+                fit_error(st, epoch, failed);
+        } else {
+            for (size_t first = 0, batch = 0; st == NN_OK && first < n; first += bs, batch++, step++) {
+                size_t rows = n - first < bs ? n - first : bs;
+                if (shuffle) {
+                    set_rows(&xb, xbuf, rows);
+                    set_rows(&tb, tbuf, rows);
+                    gather_rows(x, idx + first, rows, &xb);
+                    gather_rows(target, idx + first, rows, &tb);
+                } else {
+                    set_rows(&xb, x->data + first * net->in_width, rows);
+                    set_rows(&tb, target->data + first * tw, rows);
+                }
+                if (per_step)
+                    net->optim->lr = nn_schedule_lr(p->schedule, base_lr, step);
+                double loss;
+                st = train_step(net, &xb, &tb, &loss); /* shapes checked, workspace reserved */
+                if (st == NN_OK && accuracy) {
+                    /* Predictions of the forward pass before this step's update, as Keras reports. */
+                    size_t c;
+                    st = nn_count_correct(&net->outs[n_layers - 1], &tb, &c);
+                    right += c;
+                }
+                if (st == NN_OK) {
+                    sum += mean ? loss * (double)rows : loss;
+                    if (bar)
+                        progress_batch(&pr, epoch, batch, sum / (double)(first + rows), first + rows);
+                } else {
+                    fit_error(st, epoch, batch);
+                }
             }
         }
         if (st != NN_OK)

@@ -98,6 +98,7 @@ struct nn_net {
     size_t small_rows;
     nn_small_unit small_units[NN_SMALL_MAX_LAYERS];
     size_t small_n_units;
+    nn_loss_kind small_loss; /* the loss's kind (a fused plan needs one of nn's own) */
     size_t small_views; /* outs[] and the units' buffers are set for this many rows (0: not) */
     nn_tensor small_dy; /* the loss's gradient, a view of gbuf[0] for small_views rows */
 };
@@ -116,6 +117,19 @@ void nn_net_small_plan(nn_net *net);
  * x (B, in) and target are checked, B <= small_rows and the workspace holds B rows. */
 nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                              double *loss);
+
+/* The end of a training step after its gradients: checks them (or clips them, when
+ * the network clips) and applies the optimizer. */
+nn_status nn_net_update(nn_net *net);
+
+/* Per-sample training steps on the rows of x and target, in the order idx[0..N-1]
+ * (N = x's rows; in data set order when idx is NULL), each what nn_net_train_step
+ * does on that row, bit for bit, for a network with small_state 1 whose optimizer
+ * is set up and whose workspace holds a row; x and target are checked. Adds each
+ * step's loss to *sum. On an error, *failed is the position of the row that failed;
+ * the steps before it have been applied. */
+nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                                const size_t *idx, double *sum, size_t *failed);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

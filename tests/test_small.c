@@ -58,8 +58,22 @@ static void assert_same_floats(const float *a, const float *b, size_t n, const c
             fail_msg("%s[%zu]: fused %.9g, generic %.9g", what, i, (double)a[i], (double)b[i]);
 }
 
+static void assert_same_params_grads_steps(nn_net *fused, nn_net *generic);
+
 /* Everything the two networks show after a step is the same. */
 static void assert_same_state(nn_net *fused, nn_net *generic)
+{
+    assert_same_params_grads_steps(fused, generic);
+    for (size_t i = 0; i < nn_net_layer_count(fused); i++) {
+        const nn_tensor *a = nn_net_layer_output(fused, i), *b = nn_net_layer_output(generic, i);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_true(nn_tensor_same_shape(a, b));
+        assert_same_floats(a->data, b->data, a->size, "layer output");
+    }
+}
+
+static void assert_same_params_grads_steps(nn_net *fused, nn_net *generic)
 {
     size_t n1, n2;
     float *p1 = nn_net_params(fused, &n1), *p2 = nn_net_params(generic, &n2);
@@ -68,13 +82,6 @@ static void assert_same_state(nn_net *fused, nn_net *generic)
     p1 = nn_net_grads(fused, &n1);
     p2 = nn_net_grads(generic, &n2);
     assert_same_floats(p1, p2, n1, "grads");
-    for (size_t i = 0; i < nn_net_layer_count(fused); i++) {
-        const nn_tensor *a = nn_net_layer_output(fused, i), *b = nn_net_layer_output(generic, i);
-        assert_non_null(a);
-        assert_non_null(b);
-        assert_true(nn_tensor_same_shape(a, b));
-        assert_same_floats(a->data, b->data, a->size, "layer output");
-    }
     uint64_t t1 = 0, t2 = 0;
     assert_ok(nn_optim_get_state_step(nn_net_optim(fused), &t1));
     assert_ok(nn_optim_get_state_step(nn_net_optim(generic), &t2));
@@ -402,6 +409,130 @@ static void test_backward_and_fit(void **state)
     nn_net_free(b);
 }
 
+/* ---- fit's per-sample loop (nn_net_small_fit_rows) -------------------------------- */
+
+typedef struct fit_case {
+    const spec *layers;
+    size_t n_layers;
+    nn_loss_kind loss;
+    nn_reduction reduction;
+    nn_optim_kind optim;
+    int shuffle;
+    double clip;
+    int scheduled;
+} fit_case;
+
+/* fit with batch 1 on a fused and a generic copy: the same epoch losses, state and,
+ * with shuffling, the same rng afterwards. (Shuffled, the generic fit's last input
+ * was its own copy of the row, so it keeps no layer outputs; the per-sample loop
+ * reads the rows from x and keeps them.) */
+static void compare_fit(const fit_case *c)
+{
+    nn_net *a = make_net(3, c->layers, c->n_layers, 21), *b = make_net(3, c->layers, c->n_layers, 21);
+    size_t tw = c->loss == NN_LOSS_CROSS_ENTROPY ? 1 : nn_net_out_width(a);
+    set_loss_optim(a, c->loss, tw, c->optim);
+    set_loss_optim(b, c->loss, tw, c->optim);
+    assert_ok(nn_loss_set_reduction(nn_net_loss(a), c->reduction));
+    assert_ok(nn_loss_set_reduction(nn_net_loss(b), c->reduction));
+    b->small_state = 0;
+    nn_tensor *x = nn_test_random_tensor(7, 3, 4, 0), *t = NULL;
+    assert_ok(nn_tensor_new2d(7, tw, &t));
+    fill_targets(t, c->loss, nn_net_out_width(a), 6);
+    nn_schedule s = nn_schedule_step(1, 0.5);
+    nn_rng ra, rb;
+    nn_rng_seed(&ra, 8, 0);
+    nn_rng_seed(&rb, 8, 0);
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 3;
+    fp.batch_size = 1;
+    fp.progress = NN_PROGRESS_OFF;
+    fp.shuffle = c->shuffle;
+    fp.clip_grad_norm = c->clip;
+    fp.schedule = c->scheduled ? &s : NULL;
+    nn_epoch_stats ea[3], eb[3];
+    nn_fit_history ha = {.epochs = ea, .capacity = 3}, hb = {.epochs = eb, .capacity = 3};
+    fp.rng = &ra;
+    assert_ok(nn_net_fit(a, x, t, &fp, &ha));
+    fp.rng = &rb;
+    assert_ok(nn_net_fit(b, x, t, &fp, &hb));
+    assert_int_equal(a->small_state, 1);
+    assert_int_equal(b->small_state, 0);
+    assert_int_equal(ha.count, 3);
+    for (size_t e = 0; e < 3; e++) {
+        assert_memory_equal(&ea[e].train_loss, &eb[e].train_loss, sizeof(double));
+        assert_true(ea[e].lr == eb[e].lr);
+    }
+    if (c->shuffle) {
+        assert_same_params_grads_steps(a, b);
+        assert_non_null(nn_net_layer_output(a, 0));
+        assert_null(nn_net_layer_output(b, 0));
+    } else {
+        assert_same_state(a, b);
+    }
+    assert_int_equal(nn_rng_u32(&ra), nn_rng_u32(&rb));
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(a);
+    nn_net_free(b);
+}
+
+static void test_fit_per_sample(void **state)
+{
+    (void)state;
+    const spec lesson[] = {DENSE(2), ACT(NN_ACT_SIGMOID), DENSE(1), ACT(NN_ACT_SIGMOID)};
+    const spec wide[] = {DENSE(5), ACT(NN_ACT_TANH), DENSE(2)};
+    const spec cls[] = {DENSE(4), ACT(NN_ACT_RELU), DENSE(3)};
+    const spec lone[] = {ACT(NN_ACT_SIGMOID), DENSE(2), ACT(NN_ACT_ELU), DENSE(1), ACT(NN_ACT_SIGMOID)};
+    const fit_case cases[] = {
+        {lesson, 4, NN_LOSS_MSE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.0, 0},
+        {lesson, 4, NN_LOSS_MSE, NN_REDUCTION_SUM, NN_OPTIM_SGD, 1, 0.0, 1},
+        {wide, 3, NN_LOSS_MSE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 1, 0.0, 0},
+        {wide, 3, NN_LOSS_MSE, NN_REDUCTION_SUM, NN_OPTIM_ADAM, 0, 0.0, 0},
+        {wide, 3, NN_LOSS_HUBER, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.05, 0},
+        {cls, 3, NN_LOSS_CROSS_ENTROPY, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 1, 0.0, 1},
+        {cls, 3, NN_LOSS_CROSS_ENTROPY, NN_REDUCTION_SUM, NN_OPTIM_RMSPROP, 0, 0.0, 0},
+        {lone, 5, NN_LOSS_BCE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        compare_fit(&cases[i]);
+}
+
+/* A NaN in row 3 of the second epoch: the same message, naming epoch 2 and batch 3,
+ * and the parameters after the good steps. */
+static void test_fit_per_sample_error(void **state)
+{
+    (void)state;
+    const spec lesson[] = {DENSE(2), ACT(NN_ACT_SIGMOID), DENSE(1), ACT(NN_ACT_SIGMOID)};
+    nn_net *a = make_net(2, lesson, 4, 5), *b = make_net(2, lesson, 4, 5);
+    set_loss_optim(a, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+    set_loss_optim(b, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+    b->small_state = 0;
+    float xs[8] = {-2, -1, 25, 6, 17, 4, -15, -6}, ys[4] = {1, 0, 0, 1};
+    nn_tensor x = nn_tensor_view2d(xs, 4, 2), y = nn_tensor_view2d(ys, 4, 1);
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 1;
+    fp.batch_size = 1;
+    fp.progress = NN_PROGRESS_OFF;
+    assert_ok(nn_net_fit(a, &x, &y, &fp, NULL));
+    assert_ok(nn_net_fit(b, &x, &y, &fp, NULL));
+    ys[2] = NAN;
+    char msg[512];
+    assert_error(nn_net_fit(a, &x, &y, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 3", "the loss is nan");
+    snprintf(msg, sizeof msg, "%s", nn_last_error());
+    assert_error(nn_net_fit(b, &x, &y, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 3");
+    assert_string_equal(msg, nn_last_error());
+    size_t n1, n2;
+    float *p1 = nn_net_params(a, &n1), *p2 = nn_net_params(b, &n2);
+    assert_same_floats(p1, p2, n1, "params");
+    uint64_t t1 = 0, t2 = 0;
+    assert_ok(nn_optim_get_state_step(nn_net_optim(a), &t1));
+    assert_ok(nn_optim_get_state_step(nn_net_optim(b), &t2));
+    assert_int_equal(t1, 6);
+    assert_int_equal(t2, 6);
+    nn_net_free(a);
+    nn_net_free(b);
+}
+
 /* ---- errors: the same status, message and untouched parameters ------------------ */
 
 static void test_errors_match(void **state)
@@ -542,6 +673,8 @@ int main(void)
         cmocka_unit_test(test_not_eligible),
         cmocka_unit_test(test_workspace_regrown),
         cmocka_unit_test(test_backward_and_fit),
+        cmocka_unit_test(test_fit_per_sample),
+        cmocka_unit_test(test_fit_per_sample_error),
         cmocka_unit_test(test_errors_match),
         cmocka_unit_test(test_block_padding),
         cmocka_unit_test_teardown(test_no_allocation, nn_test_alloc_teardown),
