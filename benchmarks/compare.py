@@ -16,7 +16,8 @@ Timings on a shared 2-core machine drift, so every configuration is run in round
 that interleave the implementations (the order rotates each round); medians are over
 all epochs of all rounds. A second table gives the ratios taken within each round,
 where the implementations ran back to back, as median (min-max) over the rounds: a
-drift of the machine between rounds cancels in those. PyTorch runs with torch.set_num_threads(1) and
+drift of the machine between rounds cancels in those. There each one's fraction of
+sgemm is taken against a square sgemm timed right before that configuration's runs. PyTorch runs with torch.set_num_threads(1) and
 OPENBLAS_NUM_THREADS = the thread count (its fastest setting on 2 cores); NumPy
 with OPENBLAS_NUM_THREADS; nn with nn_set_num_threads.
 
@@ -430,6 +431,11 @@ def main():
                 # The best block: a disturbance only ever lowers a rate.
                 peaks.setdefault(t, []).append(record(d)["gflops_best"])
         for ci, (t, o, b) in enumerate(configs):
+            # The sgemm rate right before this configuration's runs, for the
+            # paired fractions of sgemm: the machine's speed drifts over minutes.
+            d = record(dict(run_json([bench, "peak", "--threads", str(t), "--repeats", "3"])[0],
+                            round=r, batch=b, optimizer=o))
+            by_round[(t, o, b, "peak", r)] = d["gflops_best"]
             order = impls[(r + ci) % 4:] + impls[:(r + ci) % 4]
             for impl in order:
                 if impl == "floor" and o != optims[0]:
@@ -510,9 +516,10 @@ def main():
         plot(args, table, threads, optims, batches)
 
 
-def spread(values):
+def spread(values, fmt="{:.2f}"):
     """'median (min-max)' of a list of ratios."""
-    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    med, lo, hi = (fmt.format(v) for v in (statistics.median(values), min(values), max(values)))
+    return f"{med} ({lo}-{hi})"
 
 
 def paired_table(args, configs, optims, by_round):
@@ -520,9 +527,13 @@ def paired_table(args, configs, optims, by_round):
     then summarised over rounds: a drift of the machine between rounds, which moves
     every implementation's time, cancels in them, unlike in a ratio of overall
     medians."""
-    lines = ["", f"Ratios paired within each round: median (min-max) over {args.rounds} rounds", "",
-             "| threads | optim | batch | PyTorch/nn | NumPy/nn | nn/floor | nn / nn with SGD |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["", f"Ratios paired within each round: median (min-max) over {args.rounds} rounds. "
+             "%sgemm: GFLOP/s against the sgemm 1024^3 rate (best of 3 blocks) measured "
+             "right before the configuration's runs in that round.", "",
+             "| threads | optim | batch | PyTorch/nn | NumPy/nn | nn/floor | nn / nn with SGD | "
+             "nn %sgemm | floor %sgemm | PyTorch %sgemm |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    flop = mlp_flop_per_sample() * N_TRAIN
     for t, o, b in configs:
         def ratios(num, den, o_num=o, o_den=o):
             out = []
@@ -532,9 +543,18 @@ def paired_table(args, configs, optims, by_round):
                 if kn in by_round and kd in by_round:
                     out.append(by_round[kn] / by_round[kd])
             return spread(out) if out else "-"
+        def of_sgemm(impl):
+            out = []
+            for r in range(args.rounds):
+                k = (t, "any" if impl == "floor" else o, b, impl, r)
+                kp = (t, o, b, "peak", r)
+                if k in by_round and kp in by_round:
+                    out.append(100 * flop / by_round[k] / 1e9 / by_round[kp])
+            return spread(out, "{:.0f}%") if out else "-"
         vs_sgd = ratios("nn", "nn", o, "sgd") if o != "sgd" and "sgd" in optims else "-"
         lines.append(f"| {t} | {o} | {b} | {ratios('torch', 'nn')} | {ratios('numpy', 'nn')} | "
-                     f"{ratios('nn', 'floor')} | {vs_sgd} |")
+                     f"{ratios('nn', 'floor')} | {vs_sgd} | {of_sgemm('nn')} | "
+                     f"{of_sgemm('floor')} | {of_sgemm('torch')} |")
     return lines
 
 
