@@ -93,6 +93,16 @@ static inline size_t nn_block_size(size_t n_scalars)
 struct nn_optim;
 int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, size_t n);
 
+/* For a caller that runs many steps: 1 when o is nn's SGD without momentum and weight
+ * decay, that is when nn_optim_sgd_block would update; nn_optim_sgd_plain_block is
+ * then that update, without the test. */
+int nn_optim_is_plain_sgd(const struct nn_optim *o);
+void nn_optim_sgd_plain_block(struct nn_optim *o, float *params, const float *grads, size_t n);
+
+/* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
+ * NaN or Inf (net.c). */
+int nn_block_has_nonfinite(const float *g, size_t n);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

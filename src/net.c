@@ -627,13 +627,12 @@ nn_status nn_net_set_clip_grad_norm(nn_net *net, double max_norm)
 
 int nn_net_training(const nn_net *net) { return net != NULL && net->training; }
 
-/* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
- * NaN or Inf. A float is NaN or Inf when its exponent bits are all ones; adding one
- * to the exponent field then carries into the sign bit. Integer OR is associative,
- * so the loop vectorizes (a float sum is a serial chain without -ffast-math: it cost
- * 10% of an MLP epoch at batch 64); with AVX2, 8 floats at a time. */
+/* A float is NaN or Inf when its exponent bits are all ones; adding one to the
+ * exponent field then carries into the sign bit. Integer OR is associative, so the
+ * loop vectorizes (a float sum is a serial chain without -ffast-math: it cost 10% of
+ * an MLP epoch at batch 64); with AVX2, 8 floats at a time. */
 NN_AVX2_CLONES
-static int block_has_nonfinite(const float *g, size_t n)
+int nn_block_has_nonfinite(const float *g, size_t n)
 {
     uint32_t bad = 0;
     n &= ~(size_t)(NN_BLOCK_ALIGN - 1); /* a no-op that tells the compiler: no remainder */
@@ -658,7 +657,7 @@ static nn_status guard_grads(nn_net *net)
         return st;
     }
     const float *g = net->grad_block;
-    if (block_has_nonfinite(g, nn_block_size(net->n_scalars))) {
+    if (nn_block_has_nonfinite(g, nn_block_size(net->n_scalars))) {
         size_t i = 0;
         while (i < net->n_scalars && isfinite(g[i]))
             i++;

@@ -402,17 +402,26 @@ static const nn_optim_ops sgd_ops = {
     .state = builtin_state,
 };
 
-int nn_optim_sgd_block(nn_optim *o, float *params, const float *grads, size_t n)
+int nn_optim_is_plain_sgd(const nn_optim *o)
 {
-    if (o->ops != &sgd_ops)
-        return 0;
+    return o->ops == &sgd_ops && sgd_is_plain(&((const builtin *)o->impl)->p.sgd);
+}
+
+void nn_optim_sgd_plain_block(nn_optim *o, float *params, const float *grads, size_t n)
+{
+    NN_ASSERT(nn_optim_is_plain_sgd(o));
     builtin *b = o->impl;
-    if (!sgd_is_plain(&b->p.sgd))
-        return 0;
     /* The counts nn_optim_step and sgd_step keep, so the saved state is the same. */
     o->step_count++;
     b->t++;
     sgd_plain_block(params, grads, n, (float)-o->lr);
+}
+
+int nn_optim_sgd_block(nn_optim *o, float *params, const float *grads, size_t n)
+{
+    if (!nn_optim_is_plain_sgd(o))
+        return 0;
+    nn_optim_sgd_plain_block(o, params, grads, n);
     return 1;
 }
 

@@ -497,8 +497,8 @@ static void test_fit_per_sample(void **state)
         compare_fit(&cases[i]);
 }
 
-/* A NaN in row 3 of the second epoch: the same message, naming epoch 2 and batch 3,
- * and the parameters after the good steps. */
+/* A NaN target in row 3: the same message, naming epoch 1 and batch 3, and the
+ * parameters after the good steps; then a gradient that overflows. */
 static void test_fit_per_sample_error(void **state)
 {
     (void)state;
@@ -529,6 +529,34 @@ static void test_fit_per_sample_error(void **state)
     assert_ok(nn_optim_get_state_step(nn_net_optim(b), &t2));
     assert_int_equal(t1, 6);
     assert_int_equal(t2, 6);
+    nn_net_free(a);
+    nn_net_free(b);
+
+    /* A gradient overflows to Inf in row 2 while the loss stays finite: the same
+     * message, and nothing of that step applied. */
+    const spec linear[] = {DENSE(2), ACT(NN_ACT_IDENTITY), DENSE(1)};
+    a = make_net(2, linear, 3, 3);
+    b = make_net(2, linear, 3, 3);
+    set_loss_optim(a, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+    set_loss_optim(b, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+    b->small_state = 0;
+    const float w[4] = {1e-38f, 0.0f, 0.0f, 1e-38f}, bias[2] = {0.0f, 0.0f};
+    nn_test_set_dense(nn_net_layer(a, 0), w, bias);
+    nn_test_set_dense(nn_net_layer(b, 0), w, bias);
+    float big[4] = {0.5f, 0.25f, 3e38f, 3e38f}, yb[2] = {0.0f, 0.0f};
+    nn_tensor xbig = nn_tensor_view2d(big, 2, 2), ybig = nn_tensor_view2d(yb, 2, 1);
+    assert_error(nn_net_fit(a, &xbig, &ybig, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 2",
+                 "gradient", "inf");
+    snprintf(msg, sizeof msg, "%s", nn_last_error());
+    assert_error(nn_net_fit(b, &xbig, &ybig, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 2");
+    assert_string_equal(msg, nn_last_error());
+    p1 = nn_net_params(a, &n1);
+    p2 = nn_net_params(b, &n2);
+    assert_same_floats(p1, p2, n1, "params");
+    for (size_t i = 0; i < n1; i++)
+        assert_true(isfinite(p1[i]));
+    assert_ok(nn_optim_get_state_step(nn_net_optim(a), &t1));
+    assert_int_equal(t1, 1);
     nn_net_free(a);
     nn_net_free(b);
 }
