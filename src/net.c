@@ -902,8 +902,12 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                           net->n_scalars);
     }
 
-    /* Settings fit changes for its duration, put back when it returns. */
+    /* Settings fit changes for its duration, put back when it returns: the clip norm,
+     * and the learning rate when a schedule sets it. Without a schedule the rate is
+     * left to the optimizer and on_epoch. The base rate is that of the optimizer
+     * being scheduled: a new one set by on_epoch brings its own. */
     double base_lr = net->optim->lr;
+    const nn_optim *scheduled = net->optim;
     double saved_clip = net->clip_norm;
     if (p->clip_grad_norm > 0.0)
         net->clip_norm = p->clip_grad_norm;
@@ -1036,6 +1040,10 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                               "after epoch %zu; fit stopped", epoch + 1);
                 break;
             }
+            if (net->optim != scheduled) {
+                scheduled = net->optim;
+                base_lr = net->optim->lr;
+            }
         }
         if (stop) {
             if (history != NULL)
@@ -1049,7 +1057,8 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
      * step the caller gets the last good step, as documented. */
     if (st == NN_OK && best != NULL && best_loss < INFINITY)
         memcpy(net->param_block, best, net->n_scalars * sizeof(float));
-    net->optim->lr = base_lr;
+    if (p->schedule != NULL)
+        net->optim->lr = base_lr;
     net->clip_norm = saved_clip;
     /* A last forward pass on a batch gathered into xbuf cannot be gone back through
      * once xbuf is freed (nn_net_backward would read it). */

@@ -632,6 +632,57 @@ static void test_network_changed_by_on_epoch(void **state)
     nn_tensor_free(t);
 }
 
+/* on_epoch as a user's own schedule: halves the rate after every epoch. */
+static int halve_lr(nn_net *net, const nn_epoch_stats *e, void *user)
+{
+    (void)e, (void)user;
+    nn_optim *o = nn_net_optim(net);
+    assert_ok(nn_optim_set_lr(o, o->lr / 2));
+    return 0;
+}
+
+/* on_epoch sets a new SGD optimizer with lr 0.4 after the first epoch. */
+static int new_optim_after_first(nn_net *net, const nn_epoch_stats *e, void *user)
+{
+    (void)user;
+    if (e->epoch == 0) {
+        nn_optim *o = NULL;
+        assert_ok(nn_optim_sgd_new(0.4, &o));
+        assert_ok(nn_net_set_optim(net, o));
+    }
+    return 0;
+}
+
+/* Without a schedule, a rate on_epoch sets stays after fit (fit used to put its
+ * starting rate back); with one, an optimizer on_epoch sets is scheduled from its
+ * own rate and keeps it afterwards. Checked for the per-sample loop and batches. */
+static void test_lr_changed_by_on_epoch(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(6, 3, 4), *t = random_tensor(6, 2, 5);
+    for (size_t batch = 1; batch <= 6; batch += 5) {
+        nn_net *net = small_net(3, 0.8);
+        nn_fit_params fp = quiet_params(3, batch);
+        fp.on_epoch = halve_lr;
+        assert_ok(nn_net_fit(net, x, t, &fp, NULL));
+        assert_true(nn_net_optim(net)->lr == 0.1);
+
+        nn_schedule s = nn_schedule_step(1, 0.5);
+        nn_epoch_stats stats[3];
+        nn_fit_history h = {.epochs = stats, .capacity = 3};
+        fp.on_epoch = new_optim_after_first;
+        fp.schedule = &s;
+        assert_ok(nn_net_fit(net, x, t, &fp, &h));
+        assert_true(stats[0].lr == 0.1);  /* the old optimizer, epoch 0: 0.1 */
+        assert_true(stats[1].lr == 0.2);  /* the new one, epoch 1: 0.4 * 0.5 */
+        assert_true(stats[2].lr == 0.1);  /* 0.4 * 0.25 */
+        assert_true(nn_net_optim(net)->lr == 0.4);
+        nn_net_free(net);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
 /* on_epoch switches the loss to sum reduction: the next epoch's train_loss is a sum. */
 static int sum_reduction_after_first(nn_net *net, const nn_epoch_stats *e, void *user)
 {
@@ -680,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_backward_after_fit),
         cmocka_unit_test(test_network_changed_by_on_epoch),
         cmocka_unit_test(test_loss_reduction_changed_by_on_epoch),
+        cmocka_unit_test(test_lr_changed_by_on_epoch),
         cmocka_unit_test_teardown(test_fit_allocations_do_not_grow_with_epochs,
                                   nn_test_alloc_teardown),
     };
