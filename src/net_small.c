@@ -351,7 +351,8 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
     const size_t n = x->shape[0], n_units = net->small_n_units, in = x->shape[1],
                  tw = target->shape[1];
     const nn_tensor *y = &net->outs[net->n_layers - 1];
-    nn_tensor t = nn_tensor_view2d(target->data, 1, tw);
+    nn_tensor t;
+    nn_view2d_set(&t, target->data, 1, tw);
     nn_status (*eval)(const nn_loss *, const nn_tensor *, const nn_tensor *, double *,
                       nn_tensor *) = net->loss->ops->eval;
     /* MSE inline (loss_impl.h): through the table, a 2-2-1 update took 672
@@ -395,7 +396,7 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
         *sum += value;
     }
     *failed = i;
-    net->x_last = nn_tensor_view2d((float *)xr, 1, in);
+    nn_view2d_set(&net->x_last, (float *)xr, 1, in);
     net->batch = 1;
     net->have_forward = 1;
     net->training = 1;
