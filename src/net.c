@@ -566,6 +566,11 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
     return eval_set(net, x, target, loss, NULL);
 }
 
+nn_status nn_net_loss_error(double value)
+{
+    return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
+}
+
 /* Checks x and target (not NULL) for a training pass (fn names the caller in
  * messages) and reserves the workspace for them. */
 static nn_status check_pass(const char *fn, nn_net *net, const nn_tensor *x, const nn_tensor *target)
@@ -599,7 +604,7 @@ static inline nn_status compute_grads(nn_net *net, const nn_tensor *x, const nn_
     if (loss != NULL)
         *loss = value;
     if (!isfinite(value))
-        return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
+        return nn_net_loss_error(value);
     nn_net_zero_grad(net);
     return backward(net, &dy, NULL);
 }

@@ -118,6 +118,10 @@ void nn_net_small_plan(nn_net *net);
 nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                              double *loss);
 
+/* The error of a training step whose loss is NaN or Inf (NN_ERR_NUMERIC), one message
+ * for every path. */
+nn_status nn_net_loss_error(double value);
+
 /* The end of a training step after its gradients: checks them (or clips them, when
  * the network clips) and applies the optimizer. */
 nn_status nn_net_update(nn_net *net);

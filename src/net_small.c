@@ -327,7 +327,7 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
     if (loss != NULL)
         *loss = value;
     if (!isfinite(value))
-        return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
+        return nn_net_loss_error(value);
 
     /* Backward, into the buffers set_views bound. */
     if (b == 1) {
@@ -361,7 +361,7 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
     const int mse = net->small_loss == NN_LOSS_MSE;
     const double scale = nn_reduction_scale(net->loss->reduction, y->shape[1]);
     const float gscale = (float)(2.0 * scale);
-    /* nn_net_update's test for the plain SGD path, made once: 35 instructions of a
+    /* nn_net_update's test for the plain SGD path, made once: 32 instructions of a
      * 2-2-1 update. */
     const int plain = !(net->clip_norm > 0.0) && nn_optim_is_plain_sgd(net->optim);
     const size_t nb = nn_block_size(net->n_scalars);
@@ -382,7 +382,7 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
                 break;
         }
         if (!isfinite(value)) {
-            st = nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
+            st = nn_net_loss_error(value);
             break;
         }
         backward_row(units, n_units, xr);
