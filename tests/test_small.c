@@ -368,21 +368,37 @@ static void test_workspace_regrown(void **state)
 
 /* ---- backward after a fused step, and fit ------------------------------------------ */
 
+/* The lesson's 2-2-1 network twice from one seed, MSE and SGD; *b is held on the
+ * generic path. */
+static void lesson_pair(uint64_t seed, nn_net **a, nn_net **b)
+{
+    const spec lesson[] = {DENSE(2), ACT(NN_ACT_SIGMOID), DENSE(1), ACT(NN_ACT_SIGMOID)};
+    *a = make_net(2, lesson, 4, seed);
+    *b = make_net(2, lesson, 4, seed);
+    set_loss_optim(*a, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+    set_loss_optim(*b, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+    (*b)->small_state = 0;
+}
+
+/* fit's parameters for quiet per-sample epochs in data set order. */
+static nn_fit_params per_sample_params(size_t epochs)
+{
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = epochs;
+    fp.batch_size = 1;
+    fp.progress = NN_PROGRESS_OFF;
+    return fp;
+}
+
 static void test_backward_and_fit(void **state)
 {
     (void)state;
-    const spec lesson[] = {DENSE(2), ACT(NN_ACT_SIGMOID), DENSE(1), ACT(NN_ACT_SIGMOID)};
-    nn_net *a = make_net(2, lesson, 4, 42), *b = make_net(2, lesson, 4, 42);
-    set_loss_optim(a, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
-    set_loss_optim(b, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
-    b->small_state = 0;
+    nn_net *a, *b;
+    lesson_pair(42, &a, &b);
     /* the lesson's data, shifted */
     float xs[8] = {-2, -1, 25, 6, 17, 4, -15, -6}, ys[4] = {1, 0, 0, 1};
     nn_tensor x = nn_tensor_view2d(xs, 4, 2), y = nn_tensor_view2d(ys, 4, 1);
-    nn_fit_params fp = nn_fit_default_params();
-    fp.epochs = 50;
-    fp.batch_size = 1;
-    fp.progress = NN_PROGRESS_OFF;
+    nn_fit_params fp = per_sample_params(50);
     assert_ok(nn_net_fit(a, &x, &y, &fp, NULL));
     assert_ok(nn_net_fit(b, &x, &y, &fp, NULL));
     assert_same_state(a, b);
@@ -442,10 +458,7 @@ static void compare_fit(const fit_case *c)
     nn_rng ra, rb;
     nn_rng_seed(&ra, 8, 0);
     nn_rng_seed(&rb, 8, 0);
-    nn_fit_params fp = nn_fit_default_params();
-    fp.epochs = 3;
-    fp.batch_size = 1;
-    fp.progress = NN_PROGRESS_OFF;
+    nn_fit_params fp = per_sample_params(3);
     fp.shuffle = c->shuffle;
     fp.clip_grad_norm = c->clip;
     fp.schedule = c->scheduled ? &s : NULL;
@@ -502,17 +515,11 @@ static void test_fit_per_sample(void **state)
 static void test_fit_per_sample_error(void **state)
 {
     (void)state;
-    const spec lesson[] = {DENSE(2), ACT(NN_ACT_SIGMOID), DENSE(1), ACT(NN_ACT_SIGMOID)};
-    nn_net *a = make_net(2, lesson, 4, 5), *b = make_net(2, lesson, 4, 5);
-    set_loss_optim(a, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
-    set_loss_optim(b, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
-    b->small_state = 0;
+    nn_net *a, *b;
+    lesson_pair(5, &a, &b);
     float xs[8] = {-2, -1, 25, 6, 17, 4, -15, -6}, ys[4] = {1, 0, 0, 1};
     nn_tensor x = nn_tensor_view2d(xs, 4, 2), y = nn_tensor_view2d(ys, 4, 1);
-    nn_fit_params fp = nn_fit_default_params();
-    fp.epochs = 1;
-    fp.batch_size = 1;
-    fp.progress = NN_PROGRESS_OFF;
+    nn_fit_params fp = per_sample_params(1);
     assert_ok(nn_net_fit(a, &x, &y, &fp, NULL));
     assert_ok(nn_net_fit(b, &x, &y, &fp, NULL));
     ys[2] = NAN;
