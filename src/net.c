@@ -285,8 +285,10 @@ nn_status nn_net_set_optim(nn_net *net, nn_optim *optim)
     nn_status st = nn_optim_setup(optim, net->param_list, net->n_tensors);
     if (st != NN_OK)
         return st;
-    if (optim != net->optim)
+    if (optim != net->optim) {
         nn_optim_free(net->optim);
+        net->optim_sets++;
+    }
     net->optim = optim;
     net->optim_ready = 1;
     return NN_OK;
@@ -912,7 +914,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
      * left to the optimizer and on_epoch. The base rate is that of the optimizer
      * being scheduled: a new one set by on_epoch brings its own. */
     double base_lr = net->optim->lr;
-    const nn_optim *scheduled = net->optim;
+    unsigned long optim_sets = net->optim_sets;
     double saved_clip = net->clip_norm;
     if (p->clip_grad_norm > 0.0)
         net->clip_norm = p->clip_grad_norm;
@@ -1045,8 +1047,8 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                               "after epoch %zu; fit stopped", epoch + 1);
                 break;
             }
-            if (net->optim != scheduled) {
-                scheduled = net->optim;
+            if (net->optim_sets != optim_sets) { /* (the old one may be freed) */
+                optim_sets = net->optim_sets;
                 base_lr = net->optim->lr;
             }
         }
