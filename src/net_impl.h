@@ -74,7 +74,7 @@ struct nn_net {
     size_t target_width;
     nn_optim *optim;
     int optim_ready; /* 0 when the parameter list changed since the optimizer's setup */
-    unsigned long optim_sets; /* optimizers set after the first: tells fit a new one came */
+    unsigned long optim_sets; /* how many different optimizers were set: fit sees a new one */
     double clip_norm; /* > 0: train steps clip the gradients' global norm to this */
 
     /* Workspace for batches of up to max_batch rows (0: none yet):
