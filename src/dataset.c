@@ -19,6 +19,8 @@ static nn_status check_pair(const char *fn, const nn_tensor *x, const nn_tensor 
     if (x->shape[0] != y->shape[0])
         return nn_error(NN_ERR_SHAPE, "%s: x has %zu rows, y has %zu", fn, x->shape[0],
                         y->shape[0]);
+    if (x->shape[0] == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: the data set has no rows", fn);
     return NN_OK;
 }
 

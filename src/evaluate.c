@@ -29,6 +29,8 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
                         "taking width %zu",
                         nn_tensor_nrows(x), nn_tensor_ncols(x), nn_tensor_nrows(target),
                         nn_tensor_ncols(target), nn_net_in_width(net));
+    if (x->shape[0] == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_evaluate: the data set has no rows");
     size_t k = nn_metrics_classes(nn_net_out_width(net));
     if (confusion != NULL) {
         if (classes != k)

@@ -80,6 +80,8 @@ nn_status nn_accuracy(const nn_tensor *pred, const nn_tensor *target, double *ac
     nn_status st = nn_count_correct(pred, target, &correct);
     if (st != NN_OK)
         return st;
+    if (pred->shape[0] == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_accuracy: no rows (the accuracy of none is 0/0)");
     *accuracy = (double)correct / (double)pred->shape[0];
     return NN_OK;
 }

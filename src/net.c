@@ -371,6 +371,14 @@ static nn_status check_input(const char *fn, const nn_net *net, const nn_tensor 
     return NN_OK;
 }
 
+/* Checks that a batch for a pass has rows (a pass reserves a workspace for them). */
+static nn_status check_rows(const char *fn, const nn_tensor *x)
+{
+    if (x->shape[0] == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: the batch has no rows", fn);
+    return NN_OK;
+}
+
 /* x: (B, in) with B <= max_batch, already checked. */
 static nn_status forward(nn_net *net, const nn_tensor *x, int training)
 {
@@ -401,6 +409,8 @@ nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn
     NN_CHECK_NULL(x);
     NN_CHECK_NULL(y);
     nn_status st = check_input(__func__, net, x);
+    if (st == NN_OK)
+        st = check_rows(__func__, x);
     if (st == NN_OK)
         st = nn_net_reserve(net, x->shape[0]);
     if (st == NN_OK)
@@ -563,6 +573,8 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
     nn_status st = check_input(__func__, net, x);
     if (st == NN_OK)
         st = check_target(__func__, net, x, target);
+    if (st == NN_OK && x->shape[0] == 0)
+        st = nn_error(NN_ERR_INVALID_ARG, "nn_net_eval_loss: the data set has no rows");
     if (st != NN_OK)
         return st;
     return eval_set(net, x, target, loss, NULL);
@@ -580,6 +592,8 @@ static nn_status check_pass(const char *fn, nn_net *net, const nn_tensor *x, con
     nn_status st = check_input(fn, net, x);
     if (st == NN_OK)
         st = check_target(fn, net, x, target);
+    if (st == NN_OK)
+        st = check_rows(fn, x);
     if (st == NN_OK)
         st = nn_net_reserve(net, x->shape[0]);
     return st;
@@ -767,6 +781,8 @@ static nn_status check_fit_params(nn_net *net, const nn_tensor *x, const nn_tens
         return st;
     if ((st = check_input(__func__, net, x)) != NN_OK || (st = check_target(__func__, net, x, target)) != NN_OK)
         return st;
+    if (x->shape[0] == 0) /* (bs would be 0, and the batch count divide by it) */
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: the training set has no rows");
     if (p->val_x != NULL) {
         if (p->val_x->ndim != 2 || p->val_x->shape[0] == 0)
             return nn_error(NN_ERR_SHAPE, "nn_net_fit: the validation set is empty or not 2-D");

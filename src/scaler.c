@@ -38,6 +38,8 @@ nn_status nn_scaler_fit(const nn_tensor *x, nn_scaler **out)
         return nn_error(NN_ERR_SHAPE,
                         "nn_scaler_fit: x must be 2-D (N, width), it has %d dimensions", x->ndim);
     size_t n = x->shape[0], w = x->shape[1];
+    if (n == 0) /* the mean and deviation of nothing would be NaN */
+        return nn_error(NN_ERR_INVALID_ARG, "nn_scaler_fit: x has no rows");
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < w; j++)
             if (!isfinite(x->data[i * w + j]))

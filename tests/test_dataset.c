@@ -53,6 +53,9 @@ static void test_new_takes_ownership(void **state)
     assert_error(nn_dataset_new(x, &view, &bad), NN_ERR_INVALID_ARG, "owning");
     nn_tensor v1 = nn_tensor_view1d(buf, 3);
     assert_error(nn_dataset_new(x, &v1, &bad), NN_ERR_SHAPE, "2-D");
+    nn_tensor x0 = nn_tensor_view2d(buf, 0, 2), y0 = nn_tensor_view2d(buf, 0, 1);
+    assert_error(nn_dataset_copy(&x0, &y0, &bad), NN_ERR_INVALID_ARG, "no rows");
+    assert_null(bad);
     /* ...but a copy of views is fine. */
     buf[0] = 7;
     assert_ok(nn_dataset_copy(x, &view, &bad));

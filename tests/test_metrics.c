@@ -63,6 +63,13 @@ static void test_count_correct_and_accuracy(void **state)
     nn_tensor two = nn_tensor_view2d(oh, 6, 2);
     assert_error(nn_count_correct(&p, &two, &correct), NN_ERR_SHAPE, "(6, 2)");
     assert_error(nn_accuracy(&p, &t, NULL), NN_ERR_NULL_ARG, "accuracy");
+    /* No rows: none correct, but no accuracy (it was 0/0, NaN, before) */
+    nn_tensor p0 = nn_tensor_view2d(pred6, 0, 3), t0 = nn_tensor_view2d(index6, 0, 1);
+    assert_ok(nn_count_correct(&p0, &t0, &correct));
+    assert_int_equal(correct, 0);
+    acc = -1.0;
+    assert_error(nn_accuracy(&p0, &t0, &acc), NN_ERR_INVALID_ARG, "no rows");
+    assert_true(acc == -1.0);
 }
 
 static void test_confusion_matrix(void **state)
@@ -213,6 +220,8 @@ static void test_evaluate(void **state)
     assert_error(nn_evaluate(net, x, t, 5, m, 3, &s), NN_ERR_INVALID_ARG, "batch starting at row 5",
                  "row 2");
     assert_error(nn_evaluate(NULL, x, t, 8, m, 3, &s), NN_ERR_NULL_ARG, "net");
+    nn_tensor x0 = nn_tensor_view2d(x->data, 0, 4), t0 = nn_tensor_view2d(t->data, 0, 1);
+    assert_error(nn_evaluate(net, &x0, &t0, 8, m, 3, &s), NN_ERR_INVALID_ARG, "no rows");
 
     nn_tensor_free(x);
     nn_tensor_free(t);

@@ -399,6 +399,9 @@ static void test_eval_loss_equals_manual(void **state)
     assert_status(nn_net_eval_loss(net, x, NULL, &loss), NN_ERR_NULL_ARG);
     assert_status(nn_net_eval_loss(net, x, t, NULL), NN_ERR_NULL_ARG);
 
+    nn_tensor x0 = nn_tensor_view2d(x->data, 0, 3), t0 = nn_tensor_view2d(t->data, 0, 2);
+    assert_error(nn_net_eval_loss(net, &x0, &t0, &loss), NN_ERR_INVALID_ARG, "no rows");
+
     nn_net *no_loss = nn_test_mlp(3, 4, 2, 6);
     assert_error(nn_net_eval_loss(no_loss, x, t, &loss), NN_ERR_STATE, "loss");
     assert_error(nn_net_compute_grads(no_loss, x, t, &loss), NN_ERR_STATE, "loss");
@@ -637,6 +640,15 @@ static void test_fit_defaults_and_errors(void **state)
     assert_error(nn_net_fit(net, x, &t9, &fp, NULL), NN_ERR_SHAPE, "10", "9");
     nn_tensor x_w = nn_tensor_view2d(x->data, 15, 2);
     assert_status(nn_net_fit(net, &x_w, t, &fp, NULL), NN_ERR_SHAPE);
+    nn_tensor x0 = nn_tensor_view2d(x->data, 0, 3), t0 = nn_tensor_view2d(t->data, 0, 2);
+    for (fp.batch_size = 1; fp.batch_size <= 4; fp.batch_size += 3) /* SIGFPE before */
+        assert_error(nn_net_fit(net, &x0, &t0, &fp, NULL), NN_ERR_INVALID_ARG, "no rows");
+    const nn_tensor *y0 = NULL;
+    assert_error(nn_net_forward(net, &x0, 1, &y0), NN_ERR_INVALID_ARG, "nn_net_forward", "no rows");
+    assert_error(nn_net_train_step(net, &x0, &t0, NULL), NN_ERR_INVALID_ARG, "nn_net_train_step",
+                 "no rows");
+    assert_error(nn_net_compute_grads(net, &x0, &t0, NULL), NN_ERR_INVALID_ARG,
+                 "nn_net_compute_grads", "no rows");
     assert_status(nn_net_fit(NULL, x, t, &fp, NULL), NN_ERR_NULL_ARG);
     assert_status(nn_net_fit(net, NULL, t, &fp, NULL), NN_ERR_NULL_ARG);
     assert_status(nn_net_fit(net, x, NULL, &fp, NULL), NN_ERR_NULL_ARG);

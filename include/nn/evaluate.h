@@ -32,7 +32,7 @@ typedef struct nn_eval_stats {
  * true classes (see nn_confusion_add); classes must then be K.
  * Allocates only what the network's workspace needs for batch_size rows the first
  * time. On error stats and confusion are unspecified.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (classes is not K, a
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows, classes is not K, a
  * bad target index), those of nn_net_forward and nn_loss_eval. */
 nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, size_t batch_size,
                       size_t *confusion, size_t classes, nn_eval_stats *stats);

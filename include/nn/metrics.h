@@ -31,7 +31,8 @@ extern "C" {
 nn_status nn_count_correct(const nn_tensor *pred, const nn_tensor *target, size_t *correct);
 
 /* The fraction of rows classified right, nn_count_correct / B, in [0, 1].
- * Errors: those of nn_count_correct; *accuracy is unchanged on error. */
+ * Errors: those of nn_count_correct, NN_ERR_INVALID_ARG (no rows); *accuracy is
+ * unchanged on error. */
 nn_status nn_accuracy(const nn_tensor *pred, const nn_tensor *target, double *accuracy);
 
 /* The number of classes a prediction of width C stands for: C, or 2 when C == 1. */

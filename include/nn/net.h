@@ -89,7 +89,8 @@ nn_status nn_net_reserve(nn_net *net, size_t max_batch);
 /* Forward pass. x: (B, in_width); *y is set to the network's output buffer
  * (B, out_width), borrowed and overwritten by the next call. training selects
  * the layers' training behaviour. Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no
- * layers), NN_ERR_SHAPE, NN_ERR_NOMEM (first batch of this size). */
+ * layers), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows), NN_ERR_NOMEM (first batch
+ * of this size). */
 nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn_tensor **y);
 
 /* The output of layer i in the last forward pass, (B, out_i): the hidden
@@ -114,7 +115,8 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx);
 /* Loss of the network on a data set, without gradients, in chunks:
  * x: (N, in_width), target: (N, target_width). Chunks are combined so the result
  * equals one evaluation of the whole set (mean or sum as the loss says).
- * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no loss), NN_ERR_SHAPE. */
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no loss), NN_ERR_SHAPE, NN_ERR_INVALID_ARG
+ * (no rows). */
 nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                            double *loss);
 
@@ -236,7 +238,7 @@ nn_status nn_fit_history_write_csv(const nn_fit_history *history, const char *pa
  * Everything the steps need (index, batch and best-parameter buffers) is
  * allocated once, before the first step.
  * Errors: those of nn_net_train_step, NN_ERR_INVALID_ARG (epochs or batch_size 0,
- * shuffle without rng, a bad schedule, negative clip norm, a validation set
+ * no rows, shuffle without rng, a bad schedule, negative clip norm, a validation set
  * without both tensors), NN_ERR_SHAPE. When a step fails (NN_ERR_NUMERIC for a
  * NaN or Inf loss or gradient), training stops there, the message names the
  * epoch and batch, and the parameters are those of the last good step.
