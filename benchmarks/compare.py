@@ -10,7 +10,8 @@ The work is identical: the 784-256-128-10 ReLU MLP with softmax cross-entropy on
 class indices, SGD (lr 0.01) or Adam (torch's defaults), batches in data set order,
 from initial weights written once to a file that every implementation loads. The
 lesson's 2-2-1 network is compared per sample against a hand-written scalar C loop
-(nn_scalar_221), PyTorch and NumPy from one file of nine initial values.
+(nn_scalar_221), FANN 2.2 (nn_fann_221, built when libfann-dev is installed), PyTorch
+and NumPy from one file of nine initial values.
 
 Timings on a shared 2-core machine drift, so every configuration is run in rounds
 that interleave the implementations (the order rotates each round); medians are over
@@ -23,7 +24,7 @@ with OPENBLAS_NUM_THREADS; nn with nn_set_num_threads.
 
     /usr/bin/python3 benchmarks/compare.py --build BUILD_DIR [--rounds 3] [--epochs 2]
         [--threads 1,2] [--batches 32,64,128,256] [--optims sgd,adam]
-        [--out DIR] [--plot docs/perf_mlp.png] [--quick]
+        [--out DIR] [--plot docs/perf_mlp.png] [--quick] [--no-lesson | --lesson-only]
 
 Writes DIR/results.jsonl (every measurement), DIR/table.md (the tables) and, with
 --plot, a gnuplot PNG of samples/s against batch size.
@@ -388,6 +389,7 @@ def main():
     ap.add_argument("--out", default="compare-results")
     ap.add_argument("--plot", default=None, help="write a gnuplot PNG here")
     ap.add_argument("--no-lesson", action="store_true")
+    ap.add_argument("--lesson-only", action="store_true", help="only the 2-2-1 comparison")
     ap.add_argument("--quick", action="store_true", help="1 round, 1 epoch, batches 64,256")
     ap.add_argument("--worker", choices=["torch", "numpy"], help=argparse.SUPPRESS)
     ap.add_argument("--worker-data", help=argparse.SUPPRESS)
@@ -404,6 +406,9 @@ def main():
     for exe in (bench, scalar):
         if not os.access(exe, os.X_OK):
             sys.exit(f"compare.py: {exe} not found; build nn first (--build DIR)")
+    # Built only where libfann-dev is installed (benchmarks/CMakeLists.txt).
+    fann = os.path.join(args.build, "benchmarks", "nn_fann_221")
+    fann = fann if os.access(fann, os.X_OK) else None
     threads = [int(t) for t in args.threads.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
     optims = args.optims.split(",")
@@ -425,7 +430,7 @@ def main():
     by_round = {}  # (threads, optim, batch, impl, round) -> median seconds in that round
     configs = [(t, o, b) for t in threads for o in optims for b in batches]
     impls = ["nn", "torch", "numpy", "floor"]
-    for r in range(args.rounds):
+    for r in range(0 if args.lesson_only else args.rounds):
         for t in threads:
             for d in run_json([bench, "peak", "--threads", str(t), "--repeats", "5"]):
                 # The best block: a disturbance only ever lowers a rate.
@@ -465,10 +470,43 @@ def main():
 
     lesson = {}
     if not args.no_lesson:
-        lesson = compare_lesson(args, bench, scalar, init_221, workers, record)
+        lesson = compare_lesson(args, bench, scalar, fann, init_221, workers, record)
     for w in workers.values():
         w.close()
 
+    lines, table = [], []
+    if not args.lesson_only:
+        lines, table = mlp_tables(args, data, threads, optims, configs, impls, peaks, samples,
+                                  losses, by_round)
+    if lesson:
+        lines += ["", "Lesson 2-2-1, per-sample SGD (updates/s, 1 thread):", "",
+                  "| epochs | nn | scalar C | FANN | PyTorch | NumPy | nn/scalar | nn/FANN | "
+                  "nn/PyTorch | final loss nn / scalar / FANN |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for e, v in sorted(lesson.items()):
+            def fmt(k):
+                return f"{v[k]:,.0f}" if k in v else "-"
+            ratio_t = f"{v['nn'] / v['torch']:,.0f}x" if "torch" in v else "-"
+            ratio_f = f"{v['nn'] / v['fann']:.2f}" if "fann" in v else "-"
+            loss_f = f"{v['loss_fann']:.6g}" if v.get("loss_fann") is not None else "-"
+            lines.append(f"| {e} | {fmt('nn')} | {fmt('scalar')} | {fmt('fann')} | {fmt('torch')} | "
+                         f"{fmt('numpy')} | {v['nn'] / v['scalar']:.2f} | {ratio_f} | {ratio_t} | "
+                         f"{v['loss_nn']:.6g} / {v['loss_scalar']:.6g} / {loss_f} |")
+        lines += ["", "nn / scalar C and nn / FANN paired within each round (nn's median repeat "
+                  "against the other's, run back to back): median (min-max) over rounds", ""]
+        for e, v in sorted(lesson.items()):
+            vs_fann = f", nn / FANN {spread(v['paired_fann'])}" if v.get("paired_fann") else ""
+            lines.append(f"- {e} epochs: nn / scalar C {spread(v['paired'])}{vs_fann}")
+    text = "\n".join(lines)
+    print(text)
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(text + "\n")
+    if args.plot and table:
+        plot(args, table, threads, optims, batches)
+
+
+def mlp_tables(args, data, threads, optims, configs, impls, peaks, samples, losses, by_round):
+    """The MLP's overall and paired tables: (lines of text, rows for the plot)."""
     flop = mlp_flop_per_sample() * N_TRAIN
     lines = [f"MLP 784-256-128-10, one epoch of {N_TRAIN} samples ({data['kind']}), "
              f"{flop / 1e9:.1f} GFLOP; median seconds per epoch over "
@@ -493,27 +531,7 @@ def main():
                      f"{100 * frac['numpy']:.0f}% | {ls} |")
         table.append({"threads": t, "optimizer": o, "batch": b, "median": med, "peak": peak})
     lines += paired_table(args, configs, optims, by_round)
-    if lesson:
-        lines += ["", "Lesson 2-2-1, per-sample SGD (updates/s, 1 thread):", "",
-                  "| epochs | nn | scalar C | PyTorch | NumPy | nn/scalar | nn/PyTorch | final loss nn / scalar |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for e, v in sorted(lesson.items()):
-            def fmt(k):
-                return f"{v[k]:,.0f}" if k in v else "-"
-            ratio_t = f"{v['nn'] / v['torch']:,.0f}x" if "torch" in v else "-"
-            lines.append(f"| {e} | {fmt('nn')} | {fmt('scalar')} | {fmt('torch')} | {fmt('numpy')} | "
-                         f"{v['nn'] / v['scalar']:.2f} | {ratio_t} | "
-                         f"{v['loss_nn']:.6g} / {v['loss_scalar']:.6g} |")
-        lines += ["", "nn / scalar C paired within each round (nn's median repeat against the "
-                  "C loop's, run back to back): median (min-max) over rounds", ""]
-        for e, v in sorted(lesson.items()):
-            lines.append(f"- {e} epochs: {spread(v['paired'])}")
-    text = "\n".join(lines)
-    print(text)
-    with open(os.path.join(args.out, "table.md"), "w") as f:
-        f.write(text + "\n")
-    if args.plot:
-        plot(args, table, threads, optims, batches)
+    return lines, table
 
 
 def spread(values, fmt="{:.2f}"):
@@ -558,9 +576,9 @@ def paired_table(args, configs, optims, by_round):
     return lines
 
 
-def compare_lesson(args, bench, scalar, init_221, workers, record):
+def compare_lesson(args, bench, scalar, fann, init_221, workers, record):
     """updates/s of the 2-2-1 net per sample; PyTorch and NumPy only for 1000 epochs
-    (100 000 would take minutes at their rates)."""
+    (100 000 would take minutes at their rates); FANN when nn_fann_221 was built."""
     out = {}
     w1 = [k for k in workers if k[1] == min(k2[1] for k2 in workers)]
     for epochs in (1000, 100000):
@@ -577,6 +595,12 @@ def compare_lesson(args, bench, scalar, init_221, workers, record):
             v.setdefault("scalar_s", []).append(d["seconds_median"])
             paired.append(d["seconds_median"] / nn_round)
             v["loss_scalar"] = d["final_loss"]
+            if fann is not None:
+                d = run_json([fann, "--epochs", str(epochs), "--init", init_221])[0]
+                record(dict(d, round=r))
+                v.setdefault("fann_s", []).append(d["seconds_median"])
+                v.setdefault("paired_fann", []).append(d["seconds_median"] / nn_round)
+                v["loss_fann"] = d["final_loss"]
             if epochs <= 1000:
                 for k in w1:
                     d = workers[k].run({"what": "lesson", "epochs": epochs, "init": init_221})
@@ -584,7 +608,8 @@ def compare_lesson(args, bench, scalar, init_221, workers, record):
                     v.setdefault(k[0] + "_s", []).append(d["seconds"])
         updates = 4 * epochs
         res = {k[:-2]: updates / statistics.median(s) for k, s in v.items() if k.endswith("_s")}
-        res.update(loss_nn=v["loss_nn"], loss_scalar=v["loss_scalar"], paired=paired)
+        res.update(loss_nn=v["loss_nn"], loss_scalar=v["loss_scalar"], paired=paired,
+                   loss_fann=v.get("loss_fann"), paired_fann=v.get("paired_fann"))
         out[epochs] = res
     return out
 
