@@ -19,23 +19,8 @@
  */
 #define _POSIX_C_SOURCE 199309L
 #include <floatfann.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_common.h"
 
 /* Neurons of fann_create_standard(3, 2, 2, 1), each layer's bias neuron last:
  * inputs 0, 1 and bias 2; hidden 3, 4 and bias 5; output 6. The weight of the
@@ -99,64 +84,30 @@ static struct fann *make_net(const float p[9])
 
 int main(int argc, char **argv)
 {
-    size_t epochs = 1000;
-    int repeats = 7;
-    const char *init = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
-            epochs = strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc)
-            repeats = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--init") == 0 && i + 1 < argc)
-            init = argv[++i];
-        else {
-            fprintf(stderr, "usage: fann_221 [--epochs E] [--repeats R] [--init FILE]\n");
-            return 2;
-        }
-    }
-    if (epochs == 0 || repeats < 1 || repeats > 101) {
-        fprintf(stderr, "fann_221: epochs must be > 0 and repeats in 1..101\n");
-        return 2;
-    }
-    /* scalar_221's default initial values, in nn's order. */
-    float p[9] = {0.4967f, -0.1383f, 0.6477f, 1.5230f, -0.2342f, -0.2341f, 1.5792f, 0.7674f, -0.4695f};
-    if (init != NULL) {
-        FILE *f = fopen(init, "rb");
-        size_t got = f != NULL ? fread(p, sizeof(float), 9, f) : 0;
-        if (f != NULL)
-            fclose(f);
-        if (got != 9) {
-            fprintf(stderr, "fann_221: cannot read 9 floats from %s\n", init);
-            return 1;
-        }
-    }
-    /* The lesson's data: weight - 135 lb, height - 66 in; 1 = female. */
-    fann_type x[4][2] = {{-2, -1}, {25, 6}, {17, 4}, {-15, -6}};
-    fann_type y[4][1] = {{1}, {0}, {0}, {1}};
-    double t[101], loss = 0.0;
-    for (int r = 0; r < repeats; r++) {
-        struct fann *ann = make_net(p);
+    lesson_args a;
+    int status = lesson_parse(argc, argv, "fann_221", &a);
+    if (status != 0)
+        return status;
+    fann_type x[4][2] = LESSON_X, y[4] = LESSON_Y; /* fann_train takes them non-const */
+    double t[LESSON_MAX_REPEATS], loss = 0.0;
+    for (int r = 0; r < a.repeats; r++) {
+        struct fann *ann = make_net(a.init);
         if (ann == NULL) {
             fprintf(stderr, "fann_221: cannot make the network\n");
             return 1;
         }
-        double t0 = now();
-        for (size_t e = 0; e < epochs; e++)
+        double t0 = bench_now();
+        for (size_t e = 0; e < a.epochs; e++)
             for (int s = 0; s < 4; s++)
-                fann_train(ann, x[s], y[s]);
-        t[r] = now() - t0;
+                fann_train(ann, x[s], &y[s]);
+        t[r] = bench_now() - t0;
         loss = 0.0;
         for (int s = 0; s < 4; s++) {
-            double d = (double)fann_run(ann, x[s])[0] - y[s][0];
+            double d = (double)fann_run(ann, x[s])[0] - y[s];
             loss += d * d / 4.0;
         }
         fann_destroy(ann);
     }
-    qsort(t, (size_t)repeats, sizeof t[0], cmp_double);
-    double updates = 4.0 * (double)epochs, median = t[repeats / 2];
-    printf("{\"bench\":\"lesson_2_2_1\",\"impl\":\"fann\",\"optimizer\":\"sgd\",\"batch\":1,"
-           "\"epochs\":%zu,\"updates\":%.0f,\"repeats\":%d,\"seconds_median\":%.6g,"
-           "\"seconds_min\":%.6g,\"seconds_max\":%.6g,\"updates_per_s\":%.0f,\"final_loss\":%.9g}\n",
-           epochs, updates, repeats, median, t[0], t[repeats - 1], updates / median, loss);
+    lesson_report("fann", &a, t, loss);
     return 0;
 }

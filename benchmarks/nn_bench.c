@@ -41,6 +41,8 @@
 
 #include <nn/nn.h>
 
+#include "bench_common.h"
+
 #define MAX_REPEATS 101
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -60,19 +62,6 @@ static void die(const char *what)
         }                                                                                          \
     } while (0)
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median, min and max of n samples (sorted in place). */
 typedef struct stats {
     double median, min, max;
@@ -80,7 +69,7 @@ typedef struct stats {
 
 static stats summarize(double *t, int n)
 {
-    qsort(t, (size_t)n, sizeof t[0], cmp_double);
+    qsort(t, (size_t)n, sizeof t[0], bench_cmp_double);
     stats s = {n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]), t[0], t[n - 1]};
     return s;
 }
@@ -415,7 +404,7 @@ static void time_gemm(const gemm_case *g, int repeats, double min_seconds, nn_rn
             if ((via == 0 && via_nn == NULL) || (via == 1 && via_blas == NULL))
                 continue;
             for (;;) {
-                double t0 = now();
+                double t0 = bench_now();
                 for (size_t i = 0; i < calls; i++) {
                     if (via == 0)
                         CHECK(nn_kernel_gemm(g->ta, g->tb, 1.0f, &ta, &tb, g->beta, &tc));
@@ -425,7 +414,7 @@ static void time_gemm(const gemm_case *g, int repeats, double min_seconds, nn_rn
                                     (int)g->n, (int)g->k, 1.0f, a, (int)ac, b, (int)bc, g->beta,
                                     c, (int)g->n);
                 }
-                double dt = now() - t0;
+                double dt = bench_now() - t0;
                 if (r >= 0) {
                     t[via][r] = dt / (double)calls;
                     break;
@@ -496,7 +485,7 @@ static stats time_floor(const float *x, size_t n, size_t bs, int repeats, nn_rng
     }
     double t[MAX_REPEATS];
     for (int r = 0; r < repeats; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (size_t first = 0; first < n; first += bs) {
             int b = (int)(n - first < bs ? n - first : bs);
             const float *in = x + first * IMG;
@@ -514,7 +503,7 @@ static stats time_floor(const float *x, size_t n, size_t bs, int repeats, nn_rng
                                 dact[i], no, w[i], ni, 0.0f, dact[i - 1], ni);
             }
         }
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
     for (int i = 0; i < 3; i++) {
         free(w[i]);
@@ -687,9 +676,9 @@ static void suite_lesson(const options *o, int smoke)
         for (int r = 0; r < repeats; r++) {
             nn_net *net = lesson_net(initp);
             counter.calls = 0;
-            double t0 = now();
+            double t0 = bench_now();
             CHECK(nn_net_fit(net, &x, &y, &fp, NULL));
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
             allocs = counter.calls;
             CHECK(nn_net_eval_loss(net, &x, &y, &loss));
             nn_net_free(net);
@@ -831,9 +820,9 @@ static void suite_mlp(const options *o, int smoke)
             memcpy(params, init, n_params * sizeof(float));
             CHECK(nn_net_set_optim(net, make_optim(o))); /* fresh state: the same work each time */
             counter.calls = 0;
-            double t0 = now();
+            double t0 = bench_now();
             CHECK(nn_net_fit(net, &x, &y, &fp, NULL));
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
             allocs_fit = counter.calls;
             if (r == 0) {
                 /* Training loss after one epoch on the first rows, to check that another

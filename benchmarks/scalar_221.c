@@ -14,23 +14,8 @@
  */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_common.h"
 
 /* The lesson's activation, as a scalar loop would write it. */
 static float sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -79,51 +64,21 @@ static double mse(const net221 *n, const float x[4][2], const float y[4])
 
 int main(int argc, char **argv)
 {
-    size_t epochs = 1000;
-    int repeats = 7;
-    const char *init = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
-            epochs = strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc)
-            repeats = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--init") == 0 && i + 1 < argc)
-            init = argv[++i];
-        else {
-            fprintf(stderr, "usage: scalar_221 [--epochs E] [--repeats R] [--init FILE]\n");
-            return 2;
-        }
+    lesson_args a;
+    int status = lesson_parse(argc, argv, "scalar_221", &a);
+    if (status != 0)
+        return status;
+    const float x[4][2] = LESSON_X, y[4] = LESSON_Y;
+    const float *p = a.init;
+    const net221 start = {{{p[0], p[1]}, {p[2], p[3]}}, {p[4], p[5]}, {p[6], p[7]}, p[8]};
+    double t[LESSON_MAX_REPEATS];
+    net221 n = start;
+    for (int r = 0; r < a.repeats; r++) {
+        n = start;
+        double t0 = bench_now();
+        train(&n, x, y, a.epochs, 0.1f);
+        t[r] = bench_now() - t0;
     }
-    if (epochs == 0 || repeats < 1 || repeats > 101) {
-        fprintf(stderr, "scalar_221: epochs must be > 0 and repeats in 1..101\n");
-        return 2;
-    }
-    /* W1, b1, W2, b2 in nn's order; the default is an arbitrary N(0, 1)-like draw. */
-    float p[9] = {0.4967f, -0.1383f, 0.6477f, 1.5230f, -0.2342f, -0.2341f, 1.5792f, 0.7674f, -0.4695f};
-    if (init != NULL) {
-        FILE *f = fopen(init, "rb");
-        if (f == NULL || fread(p, sizeof(float), 9, f) != 9) {
-            fprintf(stderr, "scalar_221: cannot read 9 floats from %s\n", init);
-            return 1;
-        }
-        fclose(f);
-    }
-    /* The lesson's data: weight - 135 lb, height - 66 in; 1 = female. */
-    const float x[4][2] = {{-2, -1}, {25, 6}, {17, 4}, {-15, -6}};
-    const float y[4] = {1, 0, 0, 1};
-    double t[101];
-    net221 n;
-    for (int r = 0; r < repeats; r++) {
-        n = (net221){{{p[0], p[1]}, {p[2], p[3]}}, {p[4], p[5]}, {p[6], p[7]}, p[8]};
-        double t0 = now();
-        train(&n, x, y, epochs, 0.1f);
-        t[r] = now() - t0;
-    }
-    qsort(t, (size_t)repeats, sizeof t[0], cmp_double);
-    double updates = 4.0 * (double)epochs, median = t[repeats / 2];
-    printf("{\"bench\":\"lesson_2_2_1\",\"impl\":\"scalar_c\",\"optimizer\":\"sgd\",\"batch\":1,"
-           "\"epochs\":%zu,\"updates\":%.0f,\"repeats\":%d,\"seconds_median\":%.6g,"
-           "\"seconds_min\":%.6g,\"seconds_max\":%.6g,\"updates_per_s\":%.0f,\"final_loss\":%.9g}\n",
-           epochs, updates, repeats, median, t[0], t[repeats - 1], updates / median, mse(&n, x, y));
+    lesson_report("scalar_c", &a, t, mse(&n, x, y));
     return 0;
 }
