@@ -21,6 +21,14 @@ __attribute__((format(printf, 2, 3)))
 #endif
 nn_status nn_error(nn_status status, const char *fmt, ...);
 
+/* Puts fmt's text and ": " in front of the last error's message, which is the cause
+ * (the message is truncated at 511 characters); returns status. For a caller that
+ * says where a failure happened: "nn_net_fit: epoch 2, batch 3: <cause>". */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+nn_status nn_error_prefix(nn_status status, const char *fmt, ...);
+
 /* Operations a user may have written (layer, loss and optimizer ops) can fail
  * without a message. Around such a call:
  *     unsigned long seq = nn_error_seq();

@@ -869,13 +869,10 @@ static void progress_epoch(progress *pr, const nn_epoch_stats *e)
 
 /* ---- fit ---- */
 
-/* Prefixes the error of a failed step with where it happened (both counted from 0).
- * The cause is copied out first: nn_error rewrites the buffer it lives in. */
+/* Prefixes the error of a failed step with where it happened (both counted from 0). */
 static void fit_error(nn_status st, size_t epoch, size_t batch)
 {
-    char cause[384];
-    snprintf(cause, sizeof cause, "%s", nn_last_error());
-    nn_error(st, "nn_net_fit: epoch %zu, batch %zu: %s", epoch + 1, batch + 1, cause);
+    nn_error_prefix(st, "nn_net_fit: epoch %zu, batch %zu", epoch + 1, batch + 1);
 }
 
 nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
@@ -1026,9 +1023,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
             size_t val_right = 0;
             st = eval_set(net, p->val_x, p->val_target, &e.val_loss, p->accuracy ? &val_right : NULL);
             if (st != NN_OK) {
-                char cause[384];
-                snprintf(cause, sizeof cause, "%s", nn_last_error());
-                nn_error(st, "nn_net_fit: validation after epoch %zu: %s", epoch + 1, cause);
+                nn_error_prefix(st, "nn_net_fit: validation after epoch %zu", epoch + 1);
                 break;
             }
             if (p->accuracy)

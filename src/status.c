@@ -1,6 +1,7 @@
 /* status.c - status strings and the thread-local last-error message. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -50,6 +51,20 @@ nn_status nn_set_error(nn_status status, const char *fmt, ...)
     va_start(ap, fmt);
     record(fmt, ap);
     va_end(ap);
+    return status;
+}
+
+nn_status nn_error_prefix(nn_status status, const char *fmt, ...)
+{
+    char cause[sizeof last_error];
+    memcpy(cause, last_error, sizeof cause);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    size_t len = strlen(last_error);
+    snprintf(last_error + len, sizeof last_error - len, ": %s", cause); /* may truncate */
+    error_seq++;
     return status;
 }
 

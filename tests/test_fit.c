@@ -324,7 +324,8 @@ static void test_validation_and_accuracy(void **state)
 }
 
 /* A loss that is MSE for training but reports a scripted curve when evaluated
- * without a gradient (the validation pass), to drive early stopping exactly. */
+ * without a gradient (the validation pass), to drive early stopping exactly; past
+ * the script's end it fails. */
 static const double script[] = {5.0, 4.0, 3.0, 3.5, 3.2, 2.0, 1.0, 0.5};
 static size_t script_pos;
 
@@ -339,6 +340,8 @@ static nn_status scripted_eval(const nn_loss *loss, const nn_tensor *pred, const
 {
     (void)loss;
     if (grad == NULL) {
+        if (script_pos >= sizeof script / sizeof script[0])
+            return nn_set_error(NN_ERR_STATE, "scripted: no value %zu", script_pos);
         *value = script[script_pos++];
         return NN_OK;
     }
@@ -404,6 +407,26 @@ static void test_early_stopping_on_scripted_curve(void **state)
         assert_false(nn_test_params_equal(net, snaps.params[restore ? 4 : 2], np));
         nn_net_free(net);
     }
+
+    /* A validation that fails (the script's end, after epoch 2): fit stops, and the
+     * message says where, then the cause. */
+    nn_net *net = nn_test_mlp(3, 4, 2, 12);
+    nn_loss *loss = NULL;
+    nn_optim *sgd = NULL;
+    assert_ok(nn_loss_new(&scripted, NULL, &loss));
+    assert_ok(nn_net_set_loss(net, loss, 2));
+    assert_ok(nn_optim_sgd_new(0.5, &sgd));
+    assert_ok(nn_net_set_optim(net, sgd));
+    script_pos = sizeof script / sizeof script[0] - 1;
+    nn_epoch_stats stats[3];
+    nn_fit_history h = {.epochs = stats, .capacity = 3};
+    nn_fit_params fp = quiet_params(3, 6);
+    fp.val_x = x;
+    fp.val_target = t;
+    assert_error(nn_net_fit(net, x, t, &fp, &h), NN_ERR_STATE,
+                 "nn_net_fit: validation after epoch 2: scripted: no value 8");
+    assert_int_equal(h.count, 1);
+    nn_net_free(net);
     nn_tensor_free(x);
     nn_tensor_free(t);
 }
