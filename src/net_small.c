@@ -297,6 +297,23 @@ static inline void backward_row(const nn_small_unit *units, size_t n_units, cons
     units[0].row_backward(&units[0], x, units[0].dy, units[0].mid, NULL);
 }
 
+/* The loss of y (the last layer's output) against t, its gradient into small_dy:
+ * MSE inline (loss_impl.h; through the table a 2-2-1 update took 16 more
+ * instructions), nn's other losses straight through their table: nn_loss_eval's
+ * checks were made when the loss was set and on the target, and nn's own losses
+ * record their errors. The reduction is read per call: fit's on_epoch may change it. */
+static inline nn_status small_loss(nn_net *net, const nn_tensor *y, const nn_tensor *t,
+                                   double *value)
+{
+    if (net->small_loss == NN_LOSS_MSE) {
+        double scale = nn_reduction_scale(net->loss->reduction, y->size);
+        *value = nn_mse_terms(y->data, t->data, net->small_dy.data, (float)(2.0 * scale),
+                              y->size) * scale;
+        return NN_OK;
+    }
+    return net->loss->ops->eval(net->loss, y, t, value, &net->small_dy);
+}
+
 nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                              double *loss)
 {
@@ -317,11 +334,8 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
     net->have_forward = 1;
     net->training = 1;
 
-    /* The loss, straight through its table: nn_loss_eval's checks were made when the
-     * loss was set and on the target, and nn's own losses record their errors. */
     double value;
-    nn_status st = net->loss->ops->eval(net->loss, &net->outs[net->n_layers - 1], target, &value,
-                                        &net->small_dy);
+    nn_status st = small_loss(net, &net->outs[net->n_layers - 1], target, &value);
     if (st != NN_OK)
         return st;
     if (loss != NULL)
@@ -353,14 +367,6 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
     const nn_tensor *y = &net->outs[net->n_layers - 1];
     nn_tensor t;
     nn_view2d_set(&t, target->data, 1, tw);
-    nn_status (*eval)(const nn_loss *, const nn_tensor *, const nn_tensor *, double *,
-                      nn_tensor *) = net->loss->ops->eval;
-    /* MSE inline (loss_impl.h): through the table, a 2-2-1 update took 672
-     * instructions instead of 656. The reduction is read per call: fit's on_epoch
-     * may change it between epochs. */
-    const int mse = net->small_loss == NN_LOSS_MSE;
-    const double scale = nn_reduction_scale(net->loss->reduction, y->shape[1]);
-    const float gscale = (float)(2.0 * scale);
     /* nn_net_update's test for the plain SGD path, made once: 32 instructions of a
      * 2-2-1 update. */
     const int plain = !(net->clip_norm > 0.0) && nn_optim_is_plain_sgd(net->optim);
@@ -374,13 +380,9 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
         t.data = target->data + r * tw;
         forward_row(units, n_units, xr);
         double value;
-        if (mse) {
-            value = nn_mse_terms(y->data, t.data, net->small_dy.data, gscale, y->shape[1]) * scale;
-        } else {
-            st = eval(net->loss, y, &t, &value, &net->small_dy);
-            if (st != NN_OK)
-                break;
-        }
+        st = small_loss(net, y, &t, &value);
+        if (st != NN_OK)
+            break;
         if (!isfinite(value)) {
             st = nn_net_loss_error(value);
             break;
