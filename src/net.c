@@ -976,7 +976,6 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                 st = setup_optim(net);
             if (st == NN_OK)
                 st = nn_net_small_fit_rows(net, x, target, shuffle ? idx : NULL, &sum, &failed);
-            step += n;
             if (st != NN_OK)
                 fit_error(st, epoch, failed);
         } else {
