@@ -371,20 +371,27 @@ static int snapshot(nn_net *net, const nn_epoch_stats *e, void *user)
     return 0;
 }
 
+/* 3 -> 4 -> 2 with the scripted loss and SGD(0.5); the script starts at pos. */
+static nn_net *scripted_net(size_t pos)
+{
+    static const nn_loss_ops scripted = {"scripted", scripted_check, scripted_eval, NULL};
+    nn_net *net = nn_test_mlp(3, 4, 2, 12);
+    nn_loss *loss = NULL;
+    nn_optim *sgd = NULL;
+    assert_ok(nn_loss_new(&scripted, NULL, &loss));
+    assert_ok(nn_net_set_loss(net, loss, 2));
+    assert_ok(nn_optim_sgd_new(0.5, &sgd));
+    assert_ok(nn_net_set_optim(net, sgd));
+    script_pos = pos;
+    return net;
+}
+
 static void test_early_stopping_on_scripted_curve(void **state)
 {
     (void)state;
-    static const nn_loss_ops scripted = {"scripted", scripted_check, scripted_eval, NULL};
     nn_tensor *x = random_tensor(6, 3, 10), *t = random_tensor(6, 2, 11);
     for (int restore = 0; restore < 2; restore++) {
-        nn_net *net = nn_test_mlp(3, 4, 2, 12);
-        nn_loss *loss = NULL;
-        nn_optim *sgd = NULL;
-        assert_ok(nn_loss_new(&scripted, NULL, &loss));
-        assert_ok(nn_net_set_loss(net, loss, 2));
-        assert_ok(nn_optim_sgd_new(0.5, &sgd));
-        assert_ok(nn_net_set_optim(net, sgd));
-        script_pos = 0;
+        nn_net *net = scripted_net(0);
         snapshots snaps = {.n = 0};
         nn_epoch_stats stats[8];
         nn_fit_history h = {.epochs = stats, .capacity = 8};
@@ -410,14 +417,7 @@ static void test_early_stopping_on_scripted_curve(void **state)
 
     /* A validation that fails (the script's end, after epoch 2): fit stops, and the
      * message says where, then the cause. */
-    nn_net *net = nn_test_mlp(3, 4, 2, 12);
-    nn_loss *loss = NULL;
-    nn_optim *sgd = NULL;
-    assert_ok(nn_loss_new(&scripted, NULL, &loss));
-    assert_ok(nn_net_set_loss(net, loss, 2));
-    assert_ok(nn_optim_sgd_new(0.5, &sgd));
-    assert_ok(nn_net_set_optim(net, sgd));
-    script_pos = sizeof script / sizeof script[0] - 1;
+    nn_net *net = scripted_net(sizeof script / sizeof script[0] - 1);
     nn_epoch_stats stats[3];
     nn_fit_history h = {.epochs = stats, .capacity = 3};
     nn_fit_params fp = quiet_params(3, 6);
