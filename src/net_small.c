@@ -397,9 +397,10 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
             break;
         }
         backward_row(units, n_units, xr);
-        if (plain && !nn_optim_sgd_plain_checked(net->optim, net->param_block, net->grad_block, nb)) {
-        } else {
-            st = nn_net_update(net); /* the general step, or the gradient's error */
+        /* nn_net_update: the general step, or the error of a gradient that is not finite */
+        if (!plain ||
+            nn_optim_sgd_plain_checked(net->optim, net->param_block, net->grad_block, nb)) {
+            st = nn_net_update(net);
             if (st != NN_OK)
                 break;
         }
