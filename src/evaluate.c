@@ -55,15 +55,13 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
             (st = nn_tensor_rows(target, first, rows, &tb)) != NN_OK ||
             (st = nn_net_forward(net, &xb, 0, &yb)) != NN_OK)
             return st;
+        nn_net_forget_input(net); /* x is the caller's, who may free it after this call */
         double v = 0.0;
         if ((st = nn_count_correct(yb, &tb, &c)) != NN_OK ||
             (confusion != NULL && (st = nn_confusion_add(yb, &tb, k, confusion)) != NN_OK) ||
-            (lossf != NULL && (st = nn_loss_eval(lossf, yb, &tb, &v, NULL)) != NN_OK)) {
+            (lossf != NULL && (st = nn_loss_eval(lossf, yb, &tb, &v, NULL)) != NN_OK))
             /* The metrics number rows within the batch; say where the batch starts. */
-            char cause[256];
-            snprintf(cause, sizeof cause, "%s", nn_last_error());
-            return nn_error(st, "nn_evaluate: in the batch starting at row %zu: %s", first, cause);
-        }
+            return nn_error_prefix(st, "nn_evaluate: in the batch starting at row %zu", first);
         correct += c;
         /* A batch's mean weighs in by its rows, so the batches give the mean over all. */
         if (lossf != NULL)

@@ -112,6 +112,12 @@ int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, si
 int nn_optim_is_plain_sgd(const struct nn_optim *o);
 int nn_optim_sgd_plain_checked(struct nn_optim *o, float *params, const float *grads, size_t n);
 
+/* Marks the network's last forward pass as one whose input the caller may free, as
+ * the passes over a whole set in chunks leave it: nn_net_backward then refuses
+ * (NN_ERR_STATE) instead of reading that input; the layer outputs stay readable. */
+struct nn_net;
+void nn_net_forget_input(struct nn_net *net);
+
 /* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
  * NaN or Inf. A float is NaN or Inf when its exponent bits are all ones; adding one
  * to the exponent field then carries into the sign bit. Integer OR is associative, so

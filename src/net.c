@@ -399,6 +399,7 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
     net->x_last = *x;
     net->batch = b;
     net->have_forward = 1;
+    net->input_kept = 1;
     net->training = training != 0;
     return NN_OK;
 }
@@ -458,11 +459,14 @@ nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
         nn_tensor_rows(y, first, rows, &yc);
         st = nn_net_forward(net, &xc, 0, &out);
         if (st != NN_OK)
-            return st;
+            break;
         memcpy(yc.data, out->data, out->size * sizeof(float));
     }
-    return NN_OK;
+    nn_net_forget_input(net);
+    return st;
 }
+
+void nn_net_forget_input(nn_net *net) { net->input_kept = 0; }
 
 nn_status nn_net_zero_grad(nn_net *net)
 {
@@ -506,6 +510,10 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
     NN_CHECK_NULL(dy);
     if (!net->have_forward)
         return nn_error(NN_ERR_STATE, "nn_net_backward: no forward pass to go back through");
+    if (!net->input_kept)
+        return nn_error(NN_ERR_STATE, "nn_net_backward: the last forward pass was a whole-set pass "
+                                      "(predict or evaluation), which does not keep its input; "
+                                      "run nn_net_forward on the batch first");
     size_t out_w = nn_net_out_width(net);
     if (dy->ndim != 2 || dy->shape[0] != net->batch || dy->shape[1] != out_w)
         return nn_error(NN_ERR_SHAPE, "nn_net_backward: dy is (%zu, %zu), the last forward gave (%zu, %zu)",
@@ -553,6 +561,7 @@ static nn_status eval_set(nn_net *net, const nn_tensor *x, const nn_tensor *targ
             st = nn_count_correct(out, &tc, &c);
             right += c;
         }
+        nn_net_forget_input(net);
         if (st != NN_OK)
             return st;
         /* A mean over a chunk weighs in by its rows, so the chunks give the mean over all. */

@@ -339,6 +339,7 @@ nn_status nn_net_small_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
     net->x_last = *x;
     net->batch = b;
     net->have_forward = 1;
+    net->input_kept = 1;
     net->training = 1;
 
     const nn_tensor *y = &net->outs[net->n_layers - 1];
@@ -410,6 +411,7 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
     nn_view2d_set(&net->x_last, (float *)xr, 1, in);
     net->batch = 1;
     net->have_forward = 1;
+    net->input_kept = 1;
     net->training = 1;
     return st;
 }

@@ -330,6 +330,49 @@ static void test_layer_output(void **state)
     nn_net_free(net);
 }
 
+/* The whole-set passes run the network on the caller's x in chunks; x may be freed
+ * once they return, so nn_net_backward must not go back through their last chunk
+ * (it would read x for the first layer's weight gradient). The layer outputs stay
+ * readable (the gender example prints the hidden layer after nn_net_predict). */
+static void test_whole_set_passes_keep_no_input(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(3, 0.1);
+    nn_tensor *x = random_tensor(5, 3, 1), *t = random_tensor(5, 2, 2), *dy = random_tensor(5, 2, 3);
+    nn_tensor *y;
+    assert_ok(nn_tensor_new2d(5, 2, &y));
+    const nn_tensor *out = NULL;
+    float hidden[5 * 4];
+    assert_ok(nn_net_forward(net, x, 0, &out));
+    memcpy(hidden, nn_net_layer_output(net, 1)->data, sizeof hidden);
+    assert_ok(nn_net_backward(net, dy, NULL));
+    const char *refused = "whole-set pass";
+    for (int pass = 0; pass < 3; pass++) {
+        double loss;
+        if (pass == 0)
+            assert_ok(nn_net_predict(net, x, y));
+        else if (pass == 1)
+            assert_ok(nn_net_eval_loss(net, x, t, &loss));
+        else
+            assert_ok(nn_evaluate(net, x, t, 2, NULL, 0, NULL));
+        const nn_tensor *h = nn_net_layer_output(net, 1);
+        assert_non_null(h);
+        /* the last chunk: all 5 rows for predict and eval_loss, the 5th for nn_evaluate */
+        size_t first = pass == 2 ? 4 : 0;
+        assert_int_equal(h->shape[0], 5 - first);
+        assert_memory_equal(h->data, hidden + first * 4, h->size * sizeof(float));
+        assert_error(nn_net_backward(net, dy, NULL), NN_ERR_STATE, refused);
+        /* a forward pass on a batch makes backward possible again */
+        assert_ok(nn_net_forward(net, x, 1, &out));
+        assert_ok(nn_net_backward(net, dy, NULL));
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_tensor_free(dy);
+    nn_tensor_free(y);
+    nn_net_free(net);
+}
+
 static void test_predict_equals_forward(void **state)
 {
     (void)state;
@@ -1060,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_shape_inference_and_layout),
         cmocka_unit_test(test_add_failure_leaves_everything_unchanged),
         cmocka_unit_test(test_set_loss),
+        cmocka_unit_test(test_whole_set_passes_keep_no_input),
         cmocka_unit_test(test_forward_backward_errors),
         cmocka_unit_test(test_layer_output),
         cmocka_unit_test(test_predict_equals_forward),

@@ -31,7 +31,8 @@ typedef struct nn_eval_stats {
  * overwritten with the K x K confusion matrix, K = nn_metrics_classes(C), rows the
  * true classes (see nn_confusion_add); classes must then be K.
  * Allocates only what the network's workspace needs for batch_size rows the first
- * time. On error stats and confusion are unspecified.
+ * time. On error stats and confusion are unspecified. Leaves no forward pass to go
+ * back through, as nn_net_predict.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows, classes is not K, a
  * bad target index), those of nn_net_forward and nn_loss_eval. */
 nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, size_t batch_size,

@@ -100,7 +100,10 @@ nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn
 const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i);
 
 /* Inference on any number of rows, in chunks: x: (N, in_width) -> y: (N, out_width),
- * y owned by the caller. Errors: as nn_net_forward. */
+ * y owned by the caller. Afterwards nn_net_layer_output gives the last chunk's
+ * layer outputs, but there is no pass to go back through: x is not kept, so
+ * nn_net_backward gives NN_ERR_STATE until the next nn_net_forward (the same holds
+ * after nn_net_eval_loss and nn_evaluate). Errors: as nn_net_forward. */
 nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y);
 
 /* Sets every gradient to zero. */
@@ -109,7 +112,8 @@ nn_status nn_net_zero_grad(nn_net *net);
 /* Backward pass after nn_net_forward on the same batch: dy = dL/dy: (B, out_width).
  * Accumulates parameter gradients (+=). When dx is not NULL it receives
  * dL/dx: (B, in_width); otherwise the first layer's input gradient is skipped.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no forward before), NN_ERR_SHAPE. */
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no forward before, or the last pass was
+ * nn_net_predict, nn_net_eval_loss or nn_evaluate), NN_ERR_SHAPE. */
 nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx);
 
 /* Loss of the network on a data set, without gradients, in chunks:
