@@ -3,10 +3,8 @@
 #define NN_INTERNAL_H
 
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include "nn/loss.h"
 #include "nn/status.h"
 
@@ -104,13 +102,10 @@ struct nn_optim;
 int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, size_t n);
 
 /* For a caller that runs many steps: 1 when o is nn's SGD without momentum and weight
- * decay, that is when nn_optim_sgd_block would update; nn_optim_sgd_plain_checked is
- * then the gradient check and that update in one call, without the test: it returns
- * 1, having changed nothing, when a gradient is NaN or Inf, else updates and returns
- * 0. (For the per-sample loop, whose blocks are a few dozen floats: two calls took 40
- * of a 2-2-1 update's 620 instructions.) */
+ * decay, that is when nn_optim_sgd_block would update; nn_optim_sgd_plain_block is
+ * then that update, without the test. */
 int nn_optim_is_plain_sgd(const struct nn_optim *o);
-int nn_optim_sgd_plain_checked(struct nn_optim *o, float *params, const float *grads, size_t n);
+void nn_optim_sgd_plain_block(struct nn_optim *o, float *params, const float *grads, size_t n);
 
 /* Marks the network's last forward pass as one whose input the caller may free, as
  * the passes over a whole set in chunks leave it: nn_net_backward then refuses
@@ -119,22 +114,7 @@ struct nn_net;
 void nn_net_forget_input(struct nn_net *net);
 
 /* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
- * NaN or Inf. A float is NaN or Inf when its exponent bits are all ones; adding one
- * to the exponent field then carries into the sign bit. Integer OR is associative, so
- * the loop vectorizes (a float sum is a serial chain without -ffast-math: it cost 10%
- * of an MLP epoch at batch 64). Inline for callers built for one CPU extension;
- * nn_block_has_nonfinite (net.c) is it built for AVX2's 8 lanes. */
-static inline int nn_block_nonfinite(const float *g, size_t n)
-{
-    uint32_t bad = 0;
-    n &= ~(size_t)(NN_BLOCK_ALIGN - 1); /* a no-op that tells the compiler: no remainder */
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &g[i], sizeof u);
-        bad |= (u & 0x7f800000u) + 0x00800000u;
-    }
-    return (bad & 0x80000000u) != 0;
-}
+ * NaN or Inf (net.c). */
 int nn_block_has_nonfinite(const float *g, size_t n);
 
 #if defined(__GNUC__)

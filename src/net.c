@@ -657,9 +657,22 @@ nn_status nn_net_set_clip_grad_norm(nn_net *net, double max_norm)
 
 int nn_net_training(const nn_net *net) { return net != NULL && net->training; }
 
-/* nn_block_nonfinite (internal.h) with AVX2, 8 floats at a time. */
+/* A float is NaN or Inf when its exponent bits are all ones; adding one to the
+ * exponent field then carries into the sign bit. Integer OR is associative, so the
+ * loop vectorizes (a float sum is a serial chain without -ffast-math: it cost 10% of
+ * an MLP epoch at batch 64); with AVX2, 8 floats at a time. */
 NN_AVX2_CLONES
-int nn_block_has_nonfinite(const float *g, size_t n) { return nn_block_nonfinite(g, n); }
+int nn_block_has_nonfinite(const float *g, size_t n)
+{
+    uint32_t bad = 0;
+    n &= ~(size_t)(NN_BLOCK_ALIGN - 1); /* a no-op that tells the compiler: no remainder */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &g[i], sizeof u);
+        bad |= (u & 0x7f800000u) + 0x00800000u;
+    }
+    return (bad & 0x80000000u) != 0;
+}
 
 /* Checks that every gradient is finite and, when the network clips, scales them
  * to the clip norm. One pass over the contiguous gradient block when not clipping:

@@ -398,10 +398,10 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
             break;
         }
         backward_row(units, n_units, xr);
-        /* nn_net_update: the general step, or the error of a gradient that is not finite */
-        if (!plain ||
-            nn_optim_sgd_plain_checked(net->optim, net->param_block, net->grad_block, nb)) {
-            st = nn_net_update(net);
+        if (plain && !nn_block_has_nonfinite(net->grad_block, nb)) {
+            nn_optim_sgd_plain_block(net->optim, net->param_block, net->grad_block, nb);
+        } else {
+            st = nn_net_update(net); /* the general step, or the gradient's error */
             if (st != NN_OK)
                 break;
         }
