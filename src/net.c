@@ -511,8 +511,8 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
     if (!net->have_forward)
         return nn_error(NN_ERR_STATE, "nn_net_backward: no forward pass to go back through");
     if (!net->input_kept)
-        return nn_error(NN_ERR_STATE, "nn_net_backward: the last forward pass was a whole-set pass "
-                                      "(predict or evaluation), which does not keep its input; "
+        return nn_error(NN_ERR_STATE, "nn_net_backward: the last forward pass's input is not kept "
+                                      "(a pass of predict, evaluation or fit's shuffled batch); "
                                       "run nn_net_forward on the batch first");
     size_t out_w = nn_net_out_width(net);
     if (dy->ndim != 2 || dy->shape[0] != net->batch || dy->shape[1] != out_w)
@@ -1089,7 +1089,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
     /* A last forward pass on a batch gathered into xbuf cannot be gone back through
      * once xbuf is freed (nn_net_backward would read it). */
     if (xbuf != NULL && net->x_last.data == xbuf)
-        net->have_forward = 0;
+        nn_net_forget_input(net);
     nn_xfree(idx);
     nn_xfree(xbuf);
     nn_xfree(tbuf);

@@ -90,9 +90,10 @@ struct nn_net {
     nn_tensor x_last;
     size_t batch;
     int have_forward;
-    /* 0 after the whole-set passes (predict, eval_loss, nn_evaluate): their last chunk's
-     * layer outputs stay readable, but x_last is the caller's memory, which they may
-     * free once the call returns, so nn_net_backward refuses. */
+    /* 0 after the whole-set passes (predict, eval_loss, nn_evaluate) and a fit whose
+     * last batch was gathered into its own buffer: the layer outputs stay readable, but
+     * x_last is memory the caller may free (or fit has freed) once the call returns,
+     * so nn_net_backward refuses. */
     int input_kept;
     int training; /* the mode of the last forward pass */
 

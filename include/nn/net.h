@@ -246,9 +246,10 @@ nn_status nn_fit_history_write_csv(const nn_fit_history *history, const char *pa
  * without both tensors), NN_ERR_SHAPE. When a step fails (NN_ERR_NUMERIC for a
  * NaN or Inf loss or gradient), training stops there, the message names the
  * epoch and batch, and the parameters are those of the last good step.
- * Afterwards the layer outputs are those of the last step's forward pass, unless
- * that pass was on shuffled rows fit copied into its own buffer: then there is no
- * forward pass to go back through (nn_net_layer_output gives NULL). */
+ * Afterwards the layer outputs are those of the last forward pass (the last step's,
+ * or the validation's last chunk); when that pass was on shuffled rows fit copied
+ * into its own buffer, or on the validation set, there is no pass to go back through
+ * (nn_net_backward gives NN_ERR_STATE), as after nn_net_predict. */
 nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                      const nn_fit_params *params, nn_fit_history *history);
 
