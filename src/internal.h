@@ -107,9 +107,10 @@ int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, si
 int nn_optim_is_plain_sgd(const struct nn_optim *o);
 void nn_optim_sgd_plain_block(struct nn_optim *o, float *params, const float *grads, size_t n);
 
-/* Marks the network's last forward pass as one whose input the caller may free, as
- * the passes over a whole set in chunks leave it: nn_net_backward then refuses
- * (NN_ERR_STATE) instead of reading that input; the layer outputs stay readable. */
+/* Marks the network's last forward pass as one whose input may be freed once the
+ * call that ran it returns (the caller's data in the passes over a whole set, fit's
+ * own batch buffer): nn_net_backward then refuses (NN_ERR_STATE) instead of reading
+ * that input; the layer outputs stay readable. */
 struct nn_net;
 void nn_net_forget_input(struct nn_net *net);
 

@@ -112,8 +112,9 @@ nn_status nn_net_zero_grad(nn_net *net);
 /* Backward pass after nn_net_forward on the same batch: dy = dL/dy: (B, out_width).
  * Accumulates parameter gradients (+=). When dx is not NULL it receives
  * dL/dx: (B, in_width); otherwise the first layer's input gradient is skipped.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no forward before, or the last pass was
- * nn_net_predict, nn_net_eval_loss or nn_evaluate), NN_ERR_SHAPE. */
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no forward before, or the last pass's input
+ * is not kept: after nn_net_predict, nn_net_eval_loss, nn_evaluate and some fits, as
+ * nn_net_fit says), NN_ERR_SHAPE. */
 nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx);
 
 /* Loss of the network on a data set, without gradients, in chunks:
