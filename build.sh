@@ -38,9 +38,12 @@ usage() {
 # ---- dependencies -------------------------------------------------------------------------
 
 # True when the Debian package is installed (not merely known to dpkg, or removed with its
-# configuration files left).
+# configuration files left). No pipe: under pipefail, `dpkg -s | grep -q` fails at random
+# when grep exits on the Status line while dpkg is still writing the description (SIGPIPE),
+# and a package that is there was reported missing.
 dpkg_installed() {
-    dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'
+    local status
+    status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) && [[ $status == 'install ok installed' ]]
 }
 
 # Prints the Debian packages that are missing, one per line. $1 is "yes" when valgrind is needed.

@@ -19,7 +19,10 @@ shift 2
 command -v gnuplot >/dev/null || { echo "plot_gender.sh: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 2; }
 [[ -x $grid_bin ]] || { echo "plot_gender.sh: $grid_bin is not a program (build nn_gender_grid)" >&2; exit 2; }
 term=png
-gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo && term=pngcairo
+# The list read whole: piped into grep -q, gnuplot could die of SIGPIPE and, under
+# pipefail, the test fail although pngcairo is there.
+terminals=$(gnuplot -e 'set terminal' 2>&1 || true)
+[[ $terminals == *pngcairo* ]] && term=pngcairo
 
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT

@@ -19,7 +19,10 @@ head -n1 "$csv" | grep -q '^epoch,train_loss,train_acc,val_loss,val_acc' ||
     { echo "plot_history.sh: $csv is not a history CSV (header: $(head -n1 "$csv"))" >&2; exit 1; }
 # pngcairo draws smoother lines; plain png (libgd) is the fallback.
 term=png
-gnuplot -e 'set terminal' 2>&1 | grep -q pngcairo && term=pngcairo
+# The list read whole: piped into grep -q, gnuplot could die of SIGPIPE and, under
+# pipefail, the test fail although pngcairo is there.
+terminals=$(gnuplot -e 'set terminal' 2>&1 || true)
+[[ $terminals == *pngcairo* ]] && term=pngcairo
 
 # Columns with at least one value: an empty one would leave gnuplot nothing to plot.
 has() { awk -F, -v c="$1" 'NR > 1 && $c != "" { found = 1 } END { exit !found }' "$csv"; }
