@@ -27,7 +27,7 @@ terminals=$(gnuplot -e 'set terminal' 2>&1 || true)
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
 "$grid_bin" "$@" >"$data"
-seed=$(sed -n 's/.*seed \([0-9]*\).*/\1/p' "$data" | head -n1)
+seed=$(sed -n '/seed [0-9]/{s/.*seed \([0-9]*\).*/\1/p;q}' "$data")
 
 gnuplot <<GP
 set terminal $term size 760,560 font ",10"
