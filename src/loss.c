@@ -21,6 +21,7 @@ nn_status nn_loss_new(const nn_loss_ops *ops, void *impl, nn_loss **out)
     loss->ops = ops;
     loss->impl = impl;
     loss->reduction = NN_REDUCTION_MEAN;
+    loss->owner = NULL;
     *out = loss;
     return NN_OK;
 }

@@ -230,6 +230,7 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
     /* Widths changed: the workspace is re-sized on next use, the optimizer's state re-made. */
     free_workspace(net);
     net->optim_ready = 0;
+    net->loss_fits = 0;
     net->small_state = -1;
     return NN_OK;
 }
@@ -251,6 +252,20 @@ nn_status nn_net_init_params(nn_net *net, nn_rng *rng)
     return NN_OK;
 }
 
+/* Whether loss accepts the output and target widths; when not, the message names fn
+ * and the widths, then the loss's own reason if it gave one. */
+static nn_status loss_check(const char *fn, nn_loss *loss, size_t out_width, size_t target_width)
+{
+    unsigned long seq = nn_error_seq();
+    nn_status st = loss->ops->check(loss, out_width, target_width);
+    if (st == NN_OK)
+        return NN_OK;
+    const char *fmt = "%s: loss '%s' rejects output width %zu with target width %zu";
+    if (nn_error_seq() == seq)
+        return nn_error(st, fmt, fn, loss->ops->name, out_width, target_width);
+    return nn_error_prefix(st, fmt, fn, loss->ops->name, out_width, target_width);
+}
+
 nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width)
 {
     NN_CHECK_NULL(net);
@@ -259,19 +274,20 @@ nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width)
         return nn_error(NN_ERR_STATE, "nn_net_set_loss: the network has no layers yet");
     if (target_width == 0)
         return nn_error(NN_ERR_INVALID_ARG, "nn_net_set_loss: target width is 0");
-    if (loss == net->loss) {
-        net->target_width = target_width;
-        return NN_OK;
-    }
-    unsigned long seq = nn_error_seq();
-    nn_status st = nn_error_if_silent(loss->ops->check(loss, nn_net_out_width(net), target_width), seq,
-                                      "nn_net_set_loss: loss '%s' rejects output width %zu with target width %zu",
-                                      loss->ops->name, nn_net_out_width(net), target_width);
+    if (loss->owner != NULL && loss->owner != net)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_set_loss: loss '%s' belongs to another network",
+                        loss->ops->name);
+    /* Checked also when it is the loss already set: a new target width must fit too. */
+    nn_status st = loss_check("nn_net_set_loss", loss, nn_net_out_width(net), target_width);
     if (st != NN_OK)
         return st;
-    nn_loss_free(net->loss);
-    net->loss = loss;
+    if (loss != net->loss) {
+        nn_loss_free(net->loss);
+        net->loss = loss;
+        loss->owner = net;
+    }
     net->target_width = target_width;
+    net->loss_fits = 1;
     net->small_state = -1;
     return NN_OK;
 }
@@ -282,12 +298,16 @@ nn_status nn_net_set_optim(nn_net *net, nn_optim *optim)
     NN_CHECK_NULL(optim);
     if (net->n_layers == 0)
         return nn_error(NN_ERR_STATE, "nn_net_set_optim: the network has no layers yet");
+    if (optim->owner != NULL && optim->owner != net)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_net_set_optim: optimizer '%s' belongs to another network",
+                        optim->ops->name);
     nn_status st = nn_optim_setup(optim, net->param_list, net->n_tensors);
     if (st != NN_OK)
         return st;
     if (optim != net->optim) {
         nn_optim_free(net->optim);
         net->optim_sets++;
+        optim->owner = net;
     }
     net->optim = optim;
     net->optim_ready = 1;
@@ -526,7 +546,7 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
 
 /* ---- loss and training ------------------------------------------------------------------ */
 
-static nn_status check_target(const char *fn, const nn_net *net, const nn_tensor *x,
+static nn_status check_target(const char *fn, nn_net *net, const nn_tensor *x,
                               const nn_tensor *target)
 {
     if (net->loss == NULL)
@@ -535,6 +555,14 @@ static nn_status check_target(const char *fn, const nn_net *net, const nn_tensor
         return nn_error(NN_ERR_SHAPE, "%s: targets are (%zu, %zu) (%d-D), expected (%zu, %zu)", fn,
                         nn_tensor_nrows(target), nn_tensor_ncols(target), target->ndim, x->shape[0],
                         net->target_width);
+    /* Layers added since nn_net_set_loss may have changed the output width; the fused
+     * pass (net_small.c) relies on this check, as it does not go through nn_loss_eval. */
+    if (!net->loss_fits) {
+        nn_status st = loss_check(fn, net->loss, nn_net_out_width(net), net->target_width);
+        if (st != NN_OK)
+            return st;
+        net->loss_fits = 1;
+    }
     return NN_OK;
 }
 
@@ -788,7 +816,8 @@ static nn_status check_fit_params(nn_net *net, const nn_tensor *x, const nn_tens
     nn_status st = NN_OK;
     if (p->schedule != NULL && (st = nn_schedule_check(p->schedule)) != NN_OK)
         return st;
-    if ((st = check_input(__func__, net, x)) != NN_OK || (st = check_target(__func__, net, x, target)) != NN_OK)
+    if ((st = check_input("nn_net_fit", net, x)) != NN_OK ||
+        (st = check_target("nn_net_fit", net, x, target)) != NN_OK)
         return st;
     if (x->shape[0] == 0) /* (bs would be 0, and the batch count divide by it) */
         return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: the training set has no rows");

@@ -74,6 +74,7 @@ struct nn_net {
     size_t target_width;
     nn_optim *optim;
     int optim_ready; /* 0 when the parameter list changed since the optimizer's setup */
+    int loss_fits;   /* 1 when the loss accepted the current output and target widths */
     unsigned long optim_sets; /* how many different optimizers were set: fit sees a new one */
     double clip_norm; /* > 0: train steps clip the gradients' global norm to this */
 

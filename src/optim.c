@@ -44,6 +44,7 @@ nn_status nn_optim_new(const nn_optim_ops *ops, void *impl, double lr, nn_optim 
     o->ops = ops;
     o->impl = impl;
     o->lr = lr;
+    o->owner = NULL;
     o->step_count = 0;
     *out = o;
     return NN_OK;

@@ -373,6 +373,68 @@ static void test_whole_set_passes_keep_no_input(void **state)
     nn_net_free(net);
 }
 
+/* The loss must fit the output width it is trained on, however the widths came about:
+ * set again with another target width, or layers added after it was set. The fused
+ * pass for small networks (this one is small) does not go through nn_loss_eval's
+ * checks, and read past the target's end before the widths were checked again. */
+static void test_loss_width_checked_again(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(3, 0.1); /* output width 2, MSE with target width 2 */
+    nn_tensor *x = random_tensor(4, 3, 1), *t2 = random_tensor(4, 2, 2), *t3 = random_tensor(4, 3, 3);
+    nn_loss *mse = nn_net_loss(net);
+    assert_error(nn_net_set_loss(net, mse, 1), NN_ERR_SHAPE, "rejects output width 2 with target width 1");
+    assert_ok(nn_net_train_step(net, x, t2, NULL)); /* the target width stayed 2 */
+
+    /* A layer added after the loss: output width 3 against target width 2. */
+    assert_ok(nn_net_add(net, nn_test_dense(3, nn_init_normal(0, 1), nn_init_zeros())));
+    nn_rng rng;
+    nn_rng_seed(&rng, 5, 0);
+    assert_ok(nn_net_init_params(net, &rng));
+    size_t n;
+    float before[64];
+    assert_true(nn_net_params(net, &n) != NULL && n <= 64);
+    memcpy(before, nn_net_params(net, &n), n * sizeof(float));
+    const char *msg = "rejects output width 3 with target width 2";
+    assert_error(nn_net_train_step(net, x, t2, NULL), NN_ERR_SHAPE, "nn_net_train_step", msg);
+    assert_error(nn_net_compute_grads(net, x, t2, NULL), NN_ERR_SHAPE, msg);
+    double loss;
+    assert_error(nn_net_eval_loss(net, x, t2, &loss), NN_ERR_SHAPE, msg);
+    nn_fit_params fp = nn_fit_default_params();
+    fp.progress = NN_PROGRESS_OFF;
+    for (size_t bs = 1; bs <= 4; bs += 3) { /* the per-sample loop and the batch loop */
+        fp.batch_size = bs;
+        assert_error(nn_net_fit(net, x, t2, &fp, NULL), NN_ERR_SHAPE, "nn_net_fit", msg);
+    }
+    assert_memory_equal(nn_net_params(net, &n), before, n * sizeof(float));
+    /* Setting the loss again for the new width mends it. */
+    assert_ok(nn_net_set_loss(net, mse, 3));
+    assert_ok(nn_net_train_step(net, x, t3, NULL));
+    nn_tensor_free(x);
+    nn_tensor_free(t2);
+    nn_tensor_free(t3);
+    nn_net_free(net);
+}
+
+/* A loss or optimizer belongs to the network it was set on: set on a second one, both
+ * networks would free it. */
+static void test_loss_and_optim_have_one_owner(void **state)
+{
+    (void)state;
+    nn_net *a = trained_net(3, 0.1), *b = trained_net(4, 0.1);
+    nn_loss *la = nn_net_loss(a);
+    nn_optim *oa = nn_net_optim(a);
+    assert_error(nn_net_set_loss(b, la, 2), NN_ERR_INVALID_ARG, "belongs to another network");
+    assert_error(nn_net_set_optim(b, oa), NN_ERR_INVALID_ARG, "belongs to another network");
+    assert_ptr_not_equal(nn_net_loss(b), la);
+    assert_ptr_not_equal(nn_net_optim(b), oa);
+    /* Set again on its own network, each is still accepted. */
+    assert_ok(nn_net_set_loss(a, la, 2));
+    assert_ok(nn_net_set_optim(a, oa));
+    nn_net_free(a);
+    nn_net_free(b); /* each frees its own: ASan would report a double free */
+}
+
 static void test_predict_equals_forward(void **state)
 {
     (void)state;
@@ -1104,6 +1166,8 @@ int main(void)
         cmocka_unit_test(test_add_failure_leaves_everything_unchanged),
         cmocka_unit_test(test_set_loss),
         cmocka_unit_test(test_whole_set_passes_keep_no_input),
+        cmocka_unit_test(test_loss_width_checked_again),
+        cmocka_unit_test(test_loss_and_optim_have_one_owner),
         cmocka_unit_test(test_forward_backward_errors),
         cmocka_unit_test(test_layer_output),
         cmocka_unit_test(test_predict_equals_forward),

@@ -54,6 +54,7 @@ struct nn_loss {
     const nn_loss_ops *ops; /* borrowed: must outlive the loss */
     void *impl;             /* the kind's private state */
     nn_reduction reduction;
+    const void *owner;      /* the network that owns it (set by nn_net_set_loss), or NULL */
 };
 
 /* Wraps ops and impl into a new loss with mean reduction. On success the loss

@@ -66,6 +66,7 @@ struct nn_optim {
     void *impl;              /* the kind's private state */
     double lr;               /* learning rate, read by step(); schedules change it */
     uint64_t step_count;     /* steps taken so far */
+    const void *owner;       /* the network that owns it (set by nn_net_set_optim), or NULL */
 };
 
 /* Wraps ops and impl into a new optimizer with learning rate lr. On success the
