@@ -56,15 +56,19 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer);
 nn_status nn_net_init_params(nn_net *net, nn_rng *rng);
 
 /* Sets the loss, taking ownership (also of the loss it replaces, which is freed).
- * The loss must accept the network's output width and target_width.
+ * The loss must accept the network's output width and target_width; it may be the
+ * loss already set, with a new target width. Layers added later may change the
+ * output width: training and evaluation then check the loss again and give
+ * NN_ERR_SHAPE until it is set for the new width.
  * On failure nothing changes and loss stays the caller's.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers yet), NN_ERR_SHAPE. */
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers yet), NN_ERR_SHAPE,
+ * NN_ERR_INVALID_ARG (the loss belongs to another network, or target_width is 0). */
 nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width);
 
 /* Sets the optimizer, taking ownership (the one it replaces is freed). Its state
  * is set up for the network's parameters now. On failure nothing changes and
  * optim stays the caller's. Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers),
- * NN_ERR_NOMEM. */
+ * NN_ERR_INVALID_ARG (it belongs to another network), NN_ERR_NOMEM. */
 nn_status nn_net_set_optim(nn_net *net, nn_optim *optim);
 
 /* Borrowed access. */
