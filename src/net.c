@@ -105,6 +105,10 @@ float *nn_net_grads(nn_net *net, size_t *count)
 
 /* Completes a parameter shape declared by a layer's build: unused dimensions 1,
  * size, dtype. Rejects shapes a layer should never declare. */
+/* The most parameters a network holds: their block's bytes, padded to whole vectors
+ * (nn_block_size), must not overflow a size_t. */
+#define NN_MAX_SCALARS (SIZE_MAX / sizeof(float) - NN_BLOCK_ALIGN)
+
 static nn_status finish_param_shape(const nn_layer *l, size_t i, nn_tensor *t)
 {
     if (t->ndim < 1 || t->ndim > NN_TENSOR_MAX_DIMS)
@@ -117,6 +121,10 @@ static nn_status finish_param_shape(const nn_layer *l, size_t i, nn_tensor *t)
         if (t->shape[d] == 0)
             return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' parameter %zu has a zero dimension",
                             l->ops->name, i);
+        if (t->shape[d] > NN_MAX_SCALARS / size)
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "nn_net_add: layer '%s' parameter %zu is too large (dimension %d is %zu)",
+                            l->ops->name, i, d, t->shape[d]);
         size *= t->shape[d];
     }
     t->size = size;
@@ -183,6 +191,10 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
         st = finish_param_shape(&built, j, &built.params[j]);
         if (st != NN_OK)
             return st;
+        if (built.params[j].size > NN_MAX_SCALARS - new_scalars - net->n_scalars)
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "nn_net_add: layer '%s' would take the network past %zu parameters",
+                            built.ops->name, (size_t)NN_MAX_SCALARS);
         new_scalars += built.params[j].size;
     }
 

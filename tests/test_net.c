@@ -158,6 +158,35 @@ static void test_shape_inference_and_layout(void **state)
     nn_net_free(net);
 }
 
+/* A layer whose parameter count does not fit a size_t (or whose block's bytes would
+ * not) is refused: the count used to wrap, to 0 or a small number, and the network
+ * then wrote its initial values through a NULL or too small block. */
+static void test_add_too_many_parameters(void **state)
+{
+    (void)state;
+    const size_t max = SIZE_MAX / sizeof(float) - 8; /* the most a network holds */
+    const struct {
+        size_t in, units;
+        const char *msg;
+    } cases[] = {
+        {1, (size_t)1 << 63, "parameter 0 is too large (dimension 0 is 9223372036854775808)"},
+        {(size_t)1 << 62, 4, "parameter 0 is too large (dimension 1 is 4611686018427387904)"},
+        {1, max, "would take the network past"}, /* the weight fits, its bias does not */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        nn_net *net = NULL;
+        assert_ok(nn_net_new(cases[c].in, &net));
+        nn_layer *d = nn_test_dense(cases[c].units, nn_init_zeros(), nn_init_zeros());
+        assert_error(nn_net_add(net, d), NN_ERR_INVALID_ARG, "nn_net_add", cases[c].msg);
+        assert_int_equal(nn_net_layer_count(net), 0);
+        size_t n = 99;
+        assert_null(nn_net_params(net, &n));
+        assert_int_equal(n, 0);
+        nn_layer_free(d);
+        nn_net_free(net);
+    }
+}
+
 static void test_add_failure_leaves_everything_unchanged(void **state)
 {
     (void)state;
@@ -1164,6 +1193,7 @@ int main(void)
         cmocka_unit_test(test_new_and_empty),
         cmocka_unit_test(test_shape_inference_and_layout),
         cmocka_unit_test(test_add_failure_leaves_everything_unchanged),
+        cmocka_unit_test(test_add_too_many_parameters),
         cmocka_unit_test(test_set_loss),
         cmocka_unit_test(test_whole_set_passes_keep_no_input),
         cmocka_unit_test(test_loss_width_checked_again),
