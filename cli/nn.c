@@ -1053,7 +1053,9 @@ static int parse_row(char *line, size_t in, float *row, const char *src, size_t 
             p[--len] = '\0';
         double v;
         if (n < in) {
-            if (!read_number(p, &v) || fabs(v) > 3.4028235677973366e38) {
+            /* 0x1.ffffffp127 is FLT_MAX plus half an ulp: it and anything above round
+             * to infinity (the CSV loader's limit) */
+            if (!read_number(p, &v) || !(fabs(v) < 0x1.ffffffp127)) {
                 err("%s:%zu: column %zu: '%s' is not a number", src, lineno, n, p);
                 return 0;
             }
@@ -1126,11 +1128,21 @@ static int cmd_predict(int argc, char **argv)
     /* From a file, rows are predicted 256 at a time; from standard input one at a
      * time, so that each answer comes as soon as its row does. */
     size_t batch = from_stdin ? 1 : 256;
-    float *xs = malloc(batch * in * sizeof *xs), *ys = malloc(batch * out * sizeof *ys);
-    char *line = malloc(MAX_LINE + 2);
-    if (xs == NULL || ys == NULL || line == NULL) {
-        err("out of memory");
+    float *xs = NULL, *ys = NULL;
+    char *line = NULL;
+    /* A model file may declare any width: the products must not wrap (a wrapped size
+     * gave a tiny buffer that parse_row wrote past). */
+    if (in > SIZE_MAX / sizeof *xs / batch || out > SIZE_MAX / sizeof *ys / batch) {
+        err("%s: %zu inputs and %zu outputs are more than memory can hold", pos[0], in, out);
         rc = EXIT_FAIL;
+    } else {
+        xs = malloc(batch * in * sizeof *xs);
+        ys = malloc(batch * out * sizeof *ys);
+        line = malloc(MAX_LINE + 2);
+        if (xs == NULL || ys == NULL || line == NULL) {
+            err("out of memory");
+            rc = EXIT_FAIL;
+        }
     }
     size_t rows = 0, lineno = 0;
     while (rc == EXIT_OK && fgets(line, (int)(MAX_LINE + 2), f) != NULL) {

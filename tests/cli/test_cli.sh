@@ -48,6 +48,12 @@ err_empty() {
     checks=$((checks + 1))
     [ ! -s "$T/err" ] || fail "$what: stderr not empty"
 }
+# hex_file HEX FILE: writes the bytes HEX spells to FILE (printf's octal escapes: POSIX sh).
+hex_file() {
+    printf "$(awk -v h="$1" 'BEGIN { d = "0123456789abcdef"
+        for (i = 1; i < length(h); i += 2)
+            printf "\\%03o", (index(d, substr(h, i, 1)) - 1) * 16 + index(d, substr(h, i + 1, 1)) - 1 }')" >"$2"
+}
 # value_is LINE OP BOUND: line LINE of stdout (1-based) compared with awk.
 value_is() {
     checks=$((checks + 1))
@@ -251,6 +257,21 @@ run "$NN" predict "$M" "$T/missing.csv"
 rc_is 1; err_has "nn: cannot open '$T/missing.csv'"
 run "$NN" eval "$M" "$T/bad.csv"
 rc_is 1; err_has "$T/bad.csv:3: column 2 (female): 'x' is not a number"
+# A value that rounds to infinity as a float (FLT_MAX plus half an ulp), as the CSV
+# loader rejects it.
+printf '3.4028235677973366e38,63\n' >"$T/toobig.csv"
+run "$NN" predict "$M" "$T/toobig.csv"
+rc_is 1; err_has "column 0: '3.4028235677973366e38' is not a number"
+# A valid model file (as nn_model_save_net writes it) of input width 2^62 and one
+# ReLU: the row buffers' sizes wrapped, and predict wrote past them.
+hex_file 894e4e4d0d0a1a0a01000000000000005800000000000000415243480100000018000000000000000000000000000040010000000400000072656c75000000005041524d0100000004000000000000000000000040caf4e9 "$T/wide62.nnm"
+run "$NN" info "$T/wide62.nnm"
+rc_is 0; out_has "4611686018427387904"
+printf '1,2\n' >"$T/two.csv"
+run "$NN" predict "$T/wide62.nnm" "$T/two.csv"
+rc_is 1; err_has "4611686018427387904 inputs and 4611686018427387904 outputs are more than memory can hold"
+run_in "$T/two.csv" "$NN" predict "$T/wide62.nnm"
+rc_is 1; err_has "more than memory can hold"
 printf 'a,b,c,d\n1,2,3,4\n' >"$T/wide.csv"
 run "$NN" eval "$M" "$T/wide.csv"
 rc_is 1; err_has "the network takes 2 inputs, but $T/wide.csv gives 3 columns besides the target"
