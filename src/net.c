@@ -932,7 +932,11 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
     NN_CHECK_NULL(x);
     NN_CHECK_NULL(target);
     NN_CHECK_NULL(params);
-    nn_status st = check_fit_params(net, x, target, params);
+    /* fit's own copy, checked once: on_epoch may hold a pointer to the caller's and
+     * change it (turning shuffling on wrote through a NULL order array). */
+    const nn_fit_params fit_params = *params;
+    const nn_fit_params *p = &fit_params;
+    nn_status st = check_fit_params(net, x, target, p);
     if (st != NN_OK)
         return st;
     if (history != NULL) {
@@ -944,7 +948,6 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         history->stopped_early = 0;
     }
 
-    const nn_fit_params *p = params;
     size_t n = x->shape[0], n_layers = net->n_layers;
     size_t bs = p->batch_size < n ? p->batch_size : n;
     size_t tw = target->shape[1];

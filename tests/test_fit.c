@@ -547,6 +547,55 @@ static void test_training_mode_is_known(void **state)
 /* After a shuffled fit the last step's input was a row copy in fit's own buffer,
  * freed when fit returns: there is no forward pass to go back through (nn_net_backward
  * read the freed buffer before). After an ordered fit the last batch is the caller's. */
+/* on_epoch changing the nn_fit_params fit was called with: fit reads its own copy,
+ * so the changes take effect in the next call. Turning shuffling on from the
+ * callback made fit shuffle an order array it had never allocated. */
+static nn_rng meddle_rng;
+static int meddle(nn_net *net, const nn_epoch_stats *s, void *user)
+{
+    (void)net;
+    (void)s;
+    nn_fit_params *fp = user;
+    fp->shuffle = 1;
+    fp->rng = &meddle_rng;
+    fp->val_x = NULL; /* half a validation set */
+    fp->epochs = 100;
+    fp->batch_size = 0;
+    return 0;
+}
+
+static void test_on_epoch_changes_params(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(6, 3, 1), *t = random_tensor(6, 2, 2);
+    for (size_t bs = 1; bs <= 2; bs++) {
+        nn_net *a = small_net(3, 0.1), *b = small_net(3, 0.1);
+        nn_fit_params fp = quiet_params(3, bs), plain = fp;
+        fp.val_x = x;
+        fp.val_target = t;
+        plain.val_x = x;
+        plain.val_target = t;
+        fp.on_epoch = meddle;
+        fp.user = &fp;
+        nn_epoch_stats e[4];
+        nn_fit_history h = {.epochs = e, .capacity = 4};
+        nn_rng_seed(&meddle_rng, 1, 0);
+        assert_ok(nn_net_fit(a, x, t, &fp, &h));
+        assert_int_equal(h.count, 3); /* the epochs it was called with */
+        assert_true(isfinite(e[2].val_loss));
+        assert_ok(nn_net_fit(b, x, t, &plain, NULL));
+        size_t n1, n2;
+        const float *pa = nn_net_params(a, &n1), *pb = nn_net_params(b, &n2);
+        assert_memory_equal(pa, pb, n1 * sizeof(float)); /* in order, as called */
+        /* The next call runs with what on_epoch left: no validation set half given. */
+        assert_error(nn_net_fit(a, x, t, &fp, NULL), NN_ERR_INVALID_ARG, "epochs (100) and batch size (0)");
+        nn_net_free(a);
+        nn_net_free(b);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
 static void test_backward_after_fit(void **state)
 {
     (void)state;
@@ -751,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_history_csv),
         cmocka_unit_test(test_progress_modes),
         cmocka_unit_test(test_training_mode_is_known),
+        cmocka_unit_test(test_on_epoch_changes_params),
         cmocka_unit_test(test_backward_after_fit),
         cmocka_unit_test(test_network_changed_by_on_epoch),
         cmocka_unit_test(test_loss_reduction_changed_by_on_epoch),

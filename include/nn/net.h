@@ -251,6 +251,8 @@ nn_status nn_fit_history_write_csv(const nn_fit_history *history, const char *pa
  * without both tensors), NN_ERR_SHAPE. When a step fails (NN_ERR_NUMERIC for a
  * NaN or Inf loss or gradient), training stops there, the message names the
  * epoch and batch, and the parameters are those of the last good step.
+ * fit reads *params once, when it starts: changes on_epoch makes to it take effect
+ * in the next call.
  * Afterwards the layer outputs are those of the last forward pass (the last step's,
  * or the validation's last chunk); when that pass was on shuffled rows fit copied
  * into its own buffer, or on the validation set, there is no pass to go back through
