@@ -86,20 +86,13 @@ static nn_status need_fan(const char *kind, size_t fan)
     return NN_OK;
 }
 
-nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t fan_out,
-                       nn_rng *rng)
-{
-    NN_CHECK_NULL(t);
-    NN_CHECK_NULL(init);
-    const char *name = nn_init_name(init->kind);
-    if (name == NULL)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: unknown initialiser kind %d",
-                        (int)init->kind);
-    if (!isfinite(init->a) || !isfinite(init->b))
-        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: '%s' has a non-finite parameter", name);
-    if (init->kind != NN_INIT_ZEROS && init->kind != NN_INIT_CONSTANT)
-        NN_CHECK_NULL(rng);
+/* The smallest double that rounds to infinity as a float (FLT_MAX plus half an ulp). */
+#define FLOAT_LIMIT 0x1.ffffffp127
 
+/* nn_init_fill's draws, its arguments checked. */
+static nn_status draw(nn_tensor *t, const nn_init *init, const char *name, size_t fan_in,
+                      size_t fan_out, nn_rng *rng)
+{
     nn_status st = NN_OK;
     switch (init->kind) {
     case NN_INIT_ZEROS:
@@ -154,4 +147,33 @@ nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t 
         return NN_OK;
     }
     return NN_OK;
+}
+
+nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t fan_out,
+                       nn_rng *rng)
+{
+    NN_CHECK_NULL(t);
+    NN_CHECK_NULL(init);
+    const char *name = nn_init_name(init->kind);
+    if (name == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: unknown initialiser kind %d",
+                        (int)init->kind);
+    if (!isfinite(init->a) || !isfinite(init->b))
+        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: '%s' has a non-finite parameter", name);
+    /* The values as given must be floats; anything else the draws make is checked after. */
+    int given_ok = init->kind == NN_INIT_CONSTANT  ? fabs(init->a) < FLOAT_LIMIT
+                   : init->kind == NN_INIT_UNIFORM ? fabs(init->a) < FLOAT_LIMIT && fabs(init->b) < FLOAT_LIMIT
+                                                   : 1;
+    if (!given_ok)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: '%s' parameter beyond float's range", name);
+    if (init->kind != NN_INIT_ZEROS && init->kind != NN_INIT_CONSTANT)
+        NN_CHECK_NULL(rng);
+    nn_status st = draw(t, init, name, fan_in, fan_out, rng);
+    /* A gain or std large enough draws infinities (or, through inf - inf, NaN). */
+    for (size_t i = 0; st == NN_OK && i < t->size; i++)
+        if (!isfinite(t->data[i]))
+            st = nn_error(NN_ERR_INVALID_ARG,
+                          "nn_init_fill: '%s' drew %g for element %zu, beyond float's range", name,
+                          (double)t->data[i], i);
+    return st;
 }

@@ -547,6 +547,18 @@ static int optim_state_current(nn_optim *o, nn_net *net, const char *const *name
     return 1;
 }
 
+/* The loader takes finite floats only (rd_floats), so saving checks them first: a file
+ * it would refuse must not replace a good one. */
+static nn_status check_finite(const char *fn, const char *what, size_t index, const float *v,
+                              size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return nn_error(NN_ERR_NUMERIC, "%s: %s %zu, element %zu is %g: a model file holds "
+                                            "finite values only", fn, what, index, i, (double)v[i]);
+    return NN_OK;
+}
+
 static nn_status encode_optim(const char *fn, wbuf *w, nn_net *net, const nn_registry *reg,
                               nn_settings *s)
 {
@@ -580,6 +592,9 @@ static nn_status encode_optim(const char *fn, wbuf *w, nn_net *net, const nn_reg
         w_str(w, c->state_names[i]);
         for (size_t k = 0; k < n; k++) {
             nn_optim_state(o, c->state_names[i], k, &view); /* checked by optim_state_current */
+            st = check_finite(fn, "optimizer state of tensor", k, view.data, view.size);
+            if (st != NN_OK)
+                return st;
             w_u64(w, view.size);
             w_floats(w, view.data, view.size);
         }
@@ -635,10 +650,11 @@ static nn_status encode(const char *fn, nn_net *net, const nn_model *m, const nn
     /* PARM: every parameter tensor, with its shape */
     sec = w_section_begin(w, TAG_PARM, SEC_REQUIRED);
     w_u32(w, (uint32_t)tensor_count(net));
-    for (size_t i = 0; st == NN_OK && i < n_layers; i++) {
+    for (size_t i = 0, k = 0; st == NN_OK && i < n_layers; i++) {
         nn_layer *l = nn_net_layer(net, i);
-        for (size_t j = 0; j < l->n_params; j++) {
+        for (size_t j = 0; st == NN_OK && j < l->n_params; j++, k++) {
             const nn_tensor *t = &l->params[j];
+            st = check_finite(fn, "parameter tensor", k, t->data, t->size);
             w_u32(w, DTYPE_F32);
             w_u32(w, (uint32_t)t->ndim);
             for (int d = 0; d < t->ndim; d++)

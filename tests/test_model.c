@@ -1239,6 +1239,15 @@ static void test_failed_save_keeps_old_file(void **state)
     assert_non_null(strstr(nn_last_error(), "writing"));
     assert_non_null(strstr(nn_last_error(), "unchanged"));
 
+    /* A parameter that is not finite: the loader would refuse the file, so none is
+     * written (it used to replace the good one). */
+    p[1] = INFINITY;
+    assert_error(nn_model_save_net(net, path, NULL, 0), NN_ERR_NUMERIC,
+                 "parameter tensor 0, element 1 is inf");
+    p[3] = NAN;
+    p[1] = 0.0f;
+    assert_error(nn_model_save_net(net, path, NULL, 0), NN_ERR_NUMERIC, "element 3 is nan");
+
     size_t n1 = 0;
     unsigned char *after = slurp(path, &n1);
     assert_int_equal(n0, n1);
@@ -1253,6 +1262,34 @@ static void test_failed_save_keeps_old_file(void **state)
     free(path);
     free(dir);
     nn_net_free(net);
+}
+
+/* Optimizer state that is not finite is refused like parameters are. */
+static void test_save_refuses_nonfinite_state(void **state)
+{
+    (void)state;
+    nn_net *net = gender_net();
+    nn_adam_params ap = nn_adam_default_params();
+    nn_optim *adam = NULL;
+    assert_ok(nn_optim_adam_new_ex(&ap, &adam));
+    assert_ok(nn_net_set_optim(net, adam));
+    float x[2] = {1, 2}, y[1] = {1};
+    nn_tensor xt = nn_tensor_view2d(x, 1, 2), yt = nn_tensor_view2d(y, 1, 1);
+    assert_ok(nn_net_train_step(net, &xt, &yt, NULL)); /* the state is current */
+    nn_tensor v;
+    assert_ok(nn_optim_state(adam, "exp_avg_sq", 2, &v));
+    v.data[0] = INFINITY;
+    nn_model *m = NULL;
+    assert_ok(nn_model_new(net, &m));
+    void *data = NULL;
+    size_t size = 0;
+    assert_error(nn_model_save_buffer(m, NULL, 0, &data, &size), NN_ERR_NUMERIC,
+                 "optimizer state of tensor 2, element 0 is inf");
+    assert_null(data);
+    /* Without the optimizer the file is good. */
+    assert_ok(nn_model_save_buffer(m, NULL, NN_SAVE_NO_OPTIM, &data, &size));
+    nn_model_buffer_free(data);
+    nn_model_free(m);
 }
 
 /* ---- user layers through a registry -------------------------------------------------------- */
@@ -1419,6 +1456,7 @@ int main(void)
         cmocka_unit_test(test_unknown_sections),
         cmocka_unit_test_teardown(test_out_of_memory, nn_test_alloc_teardown),
         cmocka_unit_test(test_save_and_load_files),
+        cmocka_unit_test(test_save_refuses_nonfinite_state),
         cmocka_unit_test(test_failed_save_keeps_old_file),
         cmocka_unit_test(test_user_layer_through_registry),
         cmocka_unit_test(test_null_arguments),
