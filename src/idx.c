@@ -82,11 +82,13 @@ static uint64_t be64(const unsigned char *p) { return (uint64_t)be32(p) << 32 | 
 #define FLOAT_LIMIT 0x1.ffffffp127
 
 /* Converts count big-endian values of the type at src to floats times scale.
- * *bad is the index of the first value that is not a finite float, or count. */
+ * *bad is the index of the first value that is not a finite float, or is not once
+ * scaled (*by_scale 1 then), or count. */
 static void convert(int type, const unsigned char *src, size_t count, float scale, float *dst,
-                    size_t *bad)
+                    size_t *bad, int *by_scale)
 {
     *bad = count;
+    *by_scale = 0;
     for (size_t i = 0; i < count; i++) {
         double v = 0.0;
         switch (type) {
@@ -119,7 +121,13 @@ static void convert(int type, const unsigned char *src, size_t count, float scal
             *bad = i;
             return;
         }
-        dst[i] = (float)v * scale;
+        float x = (float)v * scale;
+        if (!isfinite(x)) {
+            *bad = i;
+            *by_scale = 1;
+            return;
+        }
+        dst[i] = x;
     }
 }
 
@@ -224,11 +232,16 @@ static nn_status load(idx_file *f, float scale, nn_tensor **out, nn_idx_info *in
             break;
         }
         size_t bad = 0;
-        convert(type, buf, n / esize, scale, t->data + done, &bad);
+        int by_scale = 0;
+        convert(type, buf, n / esize, scale, t->data + done, &bad, &by_scale);
         if (bad < n / esize) {
-            st = nn_error(NN_ERR_FORMAT,
-                          "nn_idx_load: %s: byte %zu: value %zu is not a finite float", f->path,
-                          start + bad * esize, done + bad);
+            st = by_scale ? nn_error(NN_ERR_INVALID_ARG,
+                                     "nn_idx_load: %s: byte %zu: value %zu times the scale %g is "
+                                     "beyond float's range",
+                                     f->path, start + bad * esize, done + bad, (double)scale)
+                          : nn_error(NN_ERR_FORMAT,
+                                     "nn_idx_load: %s: byte %zu: value %zu is not a finite float",
+                                     f->path, start + bad * esize, done + bad);
             break;
         }
         done += n / esize;

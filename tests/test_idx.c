@@ -259,6 +259,21 @@ static void test_non_finite_values(void **state)
     idx_header(&im, 0x0E, 1, three);
     append(&im, f64, sizeof f64);
     both(&im, "byte 24:", "value 2 is not a finite float");
+
+    /* Finite as stored, but not once scaled: the check used to come before the scale. */
+    const unsigned char u8[2] = {0xc8, 0xff}; /* 200, 255 */
+    const uint32_t two[1] = {2};
+    idx_header(&im, 0x08, 1, two);
+    append(&im, u8, sizeof u8);
+    const char *path = write_plain("scaled.idx", im.bytes, im.len);
+    nn_tensor sentinel, *t = &sentinel;
+    assert_error(nn_idx_load(path, 1e37f, &t, NULL), NN_ERR_INVALID_ARG,
+                 "byte 8: value 0 times the scale 1e+37 is beyond float's range");
+    assert_ptr_equal(t, &sentinel);
+    assert_ok(nn_idx_load(path, 1e36f, &t, NULL)); /* 2.55e38 is a float */
+    assert_true(t->data[1] == 255.0f * 1e36f && isfinite(t->data[1]));
+    nn_tensor_free(t);
+    remove(path);
 }
 
 static void test_damaged_gzip(void **state)

@@ -57,7 +57,8 @@ typedef struct nn_idx_info {
  * value is converted to float and multiplied by scale (1.0f: as stored;
  * 1.0f / 255: bytes to [0, 1]). info (may be NULL) receives the header.
  * *out is the caller's (nn_tensor_free).
- * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (scale not finite), NN_ERR_IO
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (scale not finite, or a value times
+ * scale beyond float's range), NN_ERR_IO
  * (cannot open or read the file), NN_ERR_FORMAT (see above), NN_ERR_NOMEM (a
  * header asking for more memory than there is). On error *out and *info are
  * untouched and nothing is left allocated. */
