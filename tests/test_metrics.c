@@ -70,6 +70,12 @@ static void test_count_correct_and_accuracy(void **state)
     acc = -1.0;
     assert_error(nn_accuracy(&p0, &t0, &acc), NN_ERR_INVALID_ARG, "no rows");
     assert_true(acc == -1.0);
+    /* Rows of no columns: no class to read (they were read from a NULL pointer) */
+    nn_tensor pw = nn_tensor_view2d(NULL, 2, 0), tw = nn_tensor_view2d(NULL, 2, 0);
+    assert_error(nn_count_correct(&pw, &tw, &correct), NN_ERR_SHAPE, "(2, 0)", "have no columns");
+    assert_error(nn_accuracy(&pw, &tw, &acc), NN_ERR_SHAPE, "have no columns");
+    size_t m[4] = {0};
+    assert_error(nn_confusion_add(&pw, &tw, 2, m), NN_ERR_SHAPE, "have no columns");
 }
 
 static void test_confusion_matrix(void **state)
