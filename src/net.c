@@ -1,6 +1,7 @@
 /* net.c - sequential networks: building, the forward and backward passes, training. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno, isatty, mkstemp, fdopen */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -920,6 +921,19 @@ static void progress_epoch(progress *pr, const nn_epoch_stats *e)
 /* ---- fit ---- */
 
 /* Prefixes the error of a failed step with where it happened (both counted from 0). */
+/* Sets the optimizer's rate to the schedule's for step or epoch t. A schedule can
+ * be valid and still reach rates nn_optim_set_lr would refuse (exponential with a
+ * factor above 1 overflows), which would push the parameters to Inf. */
+static nn_status scheduled_lr(nn_net *net, const nn_schedule *s, double base, size_t t)
+{
+    double lr = nn_schedule_lr(s, base, t);
+    if (!(lr >= 0.0 && lr <= DBL_MAX))
+        return nn_error(NN_ERR_INVALID_ARG, "the schedule gives learning rate %g for t = %zu",
+                        lr, t);
+    net->optim->lr = lr;
+    return NN_OK;
+}
+
 static void fit_error(nn_status st, size_t epoch, size_t batch)
 {
     nn_error_prefix(st, "nn_net_fit: epoch %zu, batch %zu", epoch + 1, batch + 1);
@@ -1011,8 +1025,11 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                 idx[i] = idx[j];
                 idx[j] = tmp;
             }
-        if (p->schedule != NULL && !p->schedule_per_step)
-            net->optim->lr = nn_schedule_lr(p->schedule, base_lr, epoch);
+        if (p->schedule != NULL && !p->schedule_per_step &&
+            (st = scheduled_lr(net, p->schedule, base_lr, epoch)) != NN_OK) {
+            nn_error_prefix(st, "nn_net_fit: epoch %zu", epoch + 1);
+            break;
+        }
         double sum = 0.0;
         size_t right = 0;
         const int mean = net->loss->reduction == NN_REDUCTION_MEAN;
@@ -1044,9 +1061,10 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                     set_rows(&tb, target->data + first * tw, rows);
                 }
                 if (per_step)
-                    net->optim->lr = nn_schedule_lr(p->schedule, base_lr, step);
+                    st = scheduled_lr(net, p->schedule, base_lr, step);
                 double loss;
-                st = train_step(net, &xb, &tb, &loss); /* shapes checked, workspace reserved */
+                if (st == NN_OK)
+                    st = train_step(net, &xb, &tb, &loss); /* shapes checked, workspace reserved */
                 if (st == NN_OK && accuracy) {
                     /* Predictions of the forward pass before this step's update, as Keras reports. */
                     size_t c;

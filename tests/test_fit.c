@@ -596,6 +596,34 @@ static void test_on_epoch_changes_params(void **state)
     nn_tensor_free(t);
 }
 
+/* A valid schedule can still reach rates the optimizer would refuse: an exponential
+ * growing by 1e300 a step overflows at t = 2 (gamma^2 is already Inf). fit stopped with Inf parameters
+ * ("the last good step") before; it now stops at the schedule, with the rate fit
+ * started with put back. */
+static void test_schedule_overflow(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(4, 3, 1), *t = random_tensor(4, 2, 2);
+    nn_schedule s = nn_schedule_exponential(1e300);
+    for (int per_step = 0; per_step <= 1; per_step++) {
+        nn_net *net = small_net(3, 1e-300);
+        nn_fit_params fp = quiet_params(per_step ? 1 : 4, 1);
+        fp.schedule = &s;
+        fp.schedule_per_step = per_step;
+        assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_INVALID_ARG,
+                     per_step ? "nn_net_fit: epoch 1, batch 3" : "nn_net_fit: epoch 3",
+                     "the schedule gives learning rate inf for t = 2");
+        assert_true(nn_net_optim(net)->lr == 1e-300);
+        size_t n;
+        const float *p = nn_net_params(net, &n);
+        for (size_t i = 0; i < n; i++)
+            assert_true(isfinite(p[i]));
+        nn_net_free(net);
+    }
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
 static void test_backward_after_fit(void **state)
 {
     (void)state;
@@ -801,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_progress_modes),
         cmocka_unit_test(test_training_mode_is_known),
         cmocka_unit_test(test_on_epoch_changes_params),
+        cmocka_unit_test(test_schedule_overflow),
         cmocka_unit_test(test_backward_after_fit),
         cmocka_unit_test(test_network_changed_by_on_epoch),
         cmocka_unit_test(test_loss_reduction_changed_by_on_epoch),

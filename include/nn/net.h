@@ -191,7 +191,8 @@ typedef struct nn_fit_params {
 
     /* Learning-rate schedule (optional, borrowed). The optimizer's lr when fit
      * starts is the base rate; each epoch (or each step when schedule_per_step)
-     * t = 0, 1, ... runs at nn_schedule_lr(schedule, base, t). The base rate is
+     * t = 0, 1, ... runs at nn_schedule_lr(schedule, base, t); a rate that is not
+ * finite stops fit with NN_ERR_INVALID_ARG before the step. The base rate is
      * restored when fit returns. An optimizer set by on_epoch is scheduled from
      * its own lr. Without a schedule fit never changes the lr, so a rate that
      * on_epoch sets stays. */
