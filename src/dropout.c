@@ -50,10 +50,14 @@ static nn_status dropout_reserve(nn_layer *l, size_t max_batch)
     if (mask == NULL)
         return nn_error(NN_ERR_NOMEM, "dropout reserve: cannot allocate a mask of (%zu, %zu)",
                         max_batch, d->width);
+    /* The last pass's mask moves along (its rows are at the start of either buffer), so
+     * that pass can still be gone back through, also when the network's reserve fails
+     * at a later layer (status.h: on NN_ERR_NOMEM the objects are unchanged). */
+    if (d->capacity > 0)
+        memcpy(mask, d->mask, d->capacity * sizeof *mask);
     nn_xfree(d->mask);
     d->mask = mask;
     d->capacity = need;
-    d->pass = PASS_NONE; /* the old mask is gone */
     return NN_OK;
 }
 

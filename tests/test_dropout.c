@@ -350,6 +350,53 @@ static void test_state_errors(void **state)
     nn_tensor_free(dx);
 }
 
+/* A network's workspace failing to grow at any of its allocations after a forward
+ * pass: the pass can still be gone back through, to the same gradients (status.h: on
+ * NN_ERR_NOMEM the objects are unchanged). A failure at the second dropout's mask
+ * used to leave the first one's pass forgotten. Grown, the workspace holds no pass. */
+static void test_reserve_keeps_pass(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    nn_net *net = NULL;
+    assert_ok(nn_net_new(3, &net));
+    for (int i = 0; i < 2; i++) {
+        nn_layer *d = NULL;
+        assert_ok(nn_net_add(net, nn_test_dense(4, nn_init_normal(0, 1), nn_init_normal(0, 1))));
+        assert_ok(nn_dropout_new(0.5, 7 + (uint64_t)i, &d));
+        assert_ok(nn_net_add(net, d));
+    }
+    nn_rng rng;
+    nn_rng_seed(&rng, 3, 0);
+    assert_ok(nn_net_init_params(net, &rng));
+    nn_tensor *x = positive_input(2, 3, 1), *dy = positive_input(2, 4, 2);
+    const nn_tensor *y = NULL;
+    assert_ok(nn_net_forward(net, x, 1, &y));
+    assert_ok(nn_net_zero_grad(net));
+    assert_ok(nn_net_backward(net, dy, NULL));
+    size_t n;
+    float want[64];
+    assert_true(nn_net_grads(net, &n) != NULL && n <= 64);
+    memcpy(want, nn_net_grads(net, &n), n * sizeof(float));
+    nn_status st = NN_ERR_NOMEM;
+    for (size_t k = 1; st == NN_ERR_NOMEM && k < 50; k++) {
+        nn_test_alloc_fail_nth(k);
+        st = nn_net_reserve(net, 100);
+        if (st == NN_OK)
+            break;
+        assert_int_equal(st, NN_ERR_NOMEM);
+        assert_ok(nn_net_zero_grad(net));
+        assert_ok(nn_net_backward(net, dy, NULL));
+        assert_memory_equal(nn_net_grads(net, &n), want, n * sizeof(float));
+    }
+    assert_ok(st); /* it did grow in the end */
+    assert_error(nn_net_backward(net, dy, NULL), NN_ERR_STATE, "no forward pass");
+    nn_net_free(net);
+    nn_tensor_free(x);
+    nn_tensor_free(dy);
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +409,7 @@ int main(void)
         cmocka_unit_test_teardown(test_layer_no_allocation, nn_test_alloc_teardown),
         cmocka_unit_test(test_bad_p),
         cmocka_unit_test(test_state_errors),
+        cmocka_unit_test_teardown(test_reserve_keeps_pass, nn_test_alloc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

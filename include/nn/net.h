@@ -87,7 +87,9 @@ float *nn_net_params(nn_net *net, size_t *count);
 float *nn_net_grads(nn_net *net, size_t *count);
 
 /* Allocates the workspace for batches of up to max_batch rows now (otherwise it
- * happens on first use). Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (0), NN_ERR_NOMEM. */
+ * happens on first use). A workspace that grows holds no forward pass afterwards;
+ * on failure the last pass is kept. Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (0),
+ * NN_ERR_NOMEM. */
 nn_status nn_net_reserve(nn_net *net, size_t max_batch);
 
 /* Forward pass. x: (B, in_width); *y is set to the network's output buffer
