@@ -483,6 +483,8 @@ nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
     if (y->ndim != 2 || y->shape[0] != n || y->shape[1] != out_w)
         return nn_error(NN_ERR_SHAPE, "nn_net_predict: output is (%zu, %zu), needs (%zu, %zu)",
                         nn_tensor_nrows(y), nn_tensor_ncols(y), n, out_w);
+    if (n == 0) /* nothing to predict: no pass, and the last one stays as it was */
+        return NN_OK;
     size_t chunk = chunk_rows(net, n);
     for (size_t first = 0; first < n; first += chunk) {
         size_t rows = n - first < chunk ? n - first : chunk;

@@ -395,6 +395,10 @@ static void test_whole_set_passes_keep_no_input(void **state)
         assert_ok(nn_net_forward(net, x, 1, &out));
         assert_ok(nn_net_backward(net, dy, NULL));
     }
+    /* Predicting no rows does nothing, and leaves the last pass as it was. */
+    nn_tensor x0 = nn_tensor_view2d(x->data, 0, 3), y0 = nn_tensor_view2d(y->data, 0, 2);
+    assert_ok(nn_net_predict(net, &x0, &y0));
+    assert_ok(nn_net_backward(net, dy, NULL));
     nn_tensor_free(x);
     nn_tensor_free(t);
     nn_tensor_free(dy);

@@ -109,7 +109,8 @@ const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i);
  * y owned by the caller. Afterwards nn_net_layer_output gives the last chunk's
  * layer outputs, but there is no pass to go back through: x is not kept, so
  * nn_net_backward gives NN_ERR_STATE until the next nn_net_forward (the same holds
- * after nn_net_eval_loss and nn_evaluate). Errors: as nn_net_forward. */
+ * after nn_net_eval_loss and nn_evaluate). N may be 0: then nothing is done.
+ * Errors: as nn_net_forward (but not NN_ERR_INVALID_ARG for no rows). */
 nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y);
 
 /* Sets every gradient to zero. */
