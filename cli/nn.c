@@ -1349,7 +1349,18 @@ static const char main_help[] =
     "  -h, --help      this text\n"
     "  --version       the version of nn\n";
 
-int main(int argc, char **argv)
+/* A command that succeeded fails after all when its output could not be written
+ * (a full disk, a closed pipe): a caller must not take a cut report for a whole one. */
+static int output_written(int rc)
+{
+    if (rc == EXIT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+        err("cannot write the output: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
+    return rc;
+}
+
+static int run_command(int argc, char **argv)
 {
     if (argc < 2)
         return usage_error("", "no command given (train, eval, predict or info)");
@@ -1372,3 +1383,5 @@ int main(int argc, char **argv)
         return cmd_info(argc - 2, argv + 2);
     return usage_error("", "unknown command '%s' (train, eval, predict or info)", c);
 }
+
+int main(int argc, char **argv) { return output_written(run_command(argc, argv)); }

@@ -276,6 +276,17 @@ printf 'a,b,c,d\n1,2,3,4\n' >"$T/wide.csv"
 run "$NN" eval "$M" "$T/wide.csv"
 rc_is 1; err_has "the network takes 2 inputs, but $T/wide.csv gives 3 columns besides the target"
 
+# Output that cannot be written (a full disk): the command fails, whichever it is.
+if [ -w /dev/full ]; then
+    for c in "info $M" "eval $M $G/people.csv" "--help"; do
+        # shellcheck disable=SC2086
+        "$NN" $c >/dev/full 2>"$T/err"
+        rc=$?
+        what="nn $c > /dev/full"
+        rc_is 1; err_has "cannot write the output: No space left on device"
+    done
+fi
+
 # A corrupt model file: one byte changed in the middle.
 cp "$M" "$T/corrupt.nnm"
 printf 'X' | dd of="$T/corrupt.nnm" bs=1 seek=100 conv=notrunc 2>/dev/null
