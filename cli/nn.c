@@ -701,9 +701,16 @@ static int train_run(const train_opts *o)
             st = nn_model_set_meta(model, "train_loss", buf);
         for (size_t i = 0; st == NN_OK && i < o->n_meta; i++) {
             const char *eq = strchr(o->meta[i], '=');
-            char key[256];
-            snprintf(key, sizeof key, "%.*s", (int)(eq - o->meta[i]), o->meta[i]);
+            size_t len = (size_t)(eq - o->meta[i]);
+            char *key = malloc(len + 1); /* any length: a fixed buffer cut long keys short */
+            if (key == NULL) {
+                st = nn_set_error(NN_ERR_NOMEM, "out of memory for a --meta key");
+                break;
+            }
+            memcpy(key, o->meta[i], len);
+            key[len] = '\0';
             st = nn_model_set_meta(model, key, eq + 1);
+            free(key);
         }
         if (st != NN_OK) {
             err("%s", lib_error());

@@ -276,6 +276,13 @@ printf 'a,b,c,d\n1,2,3,4\n' >"$T/wide.csv"
 run "$NN" eval "$M" "$T/wide.csv"
 rc_is 1; err_has "the network takes 2 inputs, but $T/wide.csv gives 3 columns besides the target"
 
+# A --meta key of any length is stored whole (a fixed buffer cut it at 255 bytes).
+long=$(printf '%0300d' 0 | tr 0 k)
+run "$NN" train "$G/gender.nn" "$G/people.csv" -o "$T/meta.nnm" --quiet --meta "$long=v"
+rc_is 0
+run "$NN" info "$T/meta.nnm"
+rc_is 0; out_has "  $long = v"
+
 # Output that cannot be written (a full disk): the command fails, whichever it is.
 if [ -w /dev/full ]; then
     for c in "info $M" "eval $M $G/people.csv" "--help"; do
