@@ -334,8 +334,15 @@ static int resolve_columns(const char *opt, const char *list, const csv_head *h,
         size_t j = 0;
         while (j < h->cols && strcmp(h->names[j], it) != 0)
             j++;
+        size_t again = j + 1; /* a name two columns share picks neither (as the library's lookup) */
+        while (again < h->cols && strcmp(h->names[again], it) != 0)
+            again++;
         if (j == h->cols) {
             err("%s '%s': %s has no column of that name", opt, it, path);
+            rc = EXIT_FAIL;
+        } else if (again < h->cols) {
+            err("%s '%s': %s has several columns of that name (%zu and %zu; give the number)", opt,
+                it, path, j, again);
             rc = EXIT_FAIL;
         }
         cols[i] = j;

@@ -276,6 +276,11 @@ printf 'a,b,c,d\n1,2,3,4\n' >"$T/wide.csv"
 run "$NN" eval "$M" "$T/wide.csv"
 rc_is 1; err_has "the network takes 2 inputs, but $T/wide.csv gives 3 columns besides the target"
 
+# A name two header columns share is ambiguous (it used to pick the first).
+printf 'x,x,y\n1,2,3\n4,5,6\n' >"$T/dup.csv"
+run "$NN" eval "$M" "$T/dup.csv" --inputs x,y --target 2
+rc_is 1; err_has "--inputs 'x': $T/dup.csv has several columns of that name (0 and 1; give the number)"
+
 # A --meta key of any length is stored whole (a fixed buffer cut it at 255 bytes).
 long=$(printf '%0300d' 0 | tr 0 k)
 run "$NN" train "$G/gender.nn" "$G/people.csv" -o "$T/meta.nnm" --quiet --meta "$long=v"
