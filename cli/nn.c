@@ -1052,6 +1052,25 @@ static int predict_flush(nn_model *m, float *xs, float *ys, size_t rows, const c
     return EXIT_OK;
 }
 
+/* Reads one line into buf (cap bytes), without its '\n' and NUL-terminated; *len is
+ * the count of bytes read, NUL bytes included (fgets cannot tell them from the end).
+ * Returns 1, 0 at the end of the input, -1 when the line does not fit. */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (n + 1 >= cap)
+            return -1;
+        buf[n++] = (char)c;
+    }
+    if (c == EOF && n == 0)
+        return 0;
+    buf[n] = '\0';
+    *len = n;
+    return 1;
+}
+
 /* Parses one data line into in floats. Returns 1, or 0 after a message. */
 static int parse_row(char *line, size_t in, float *row, const char *src, size_t lineno)
 {
@@ -1158,25 +1177,25 @@ static int cmd_predict(int argc, char **argv)
             rc = EXIT_FAIL;
         }
     }
-    size_t rows = 0, lineno = 0;
-    while (rc == EXIT_OK && fgets(line, (int)(MAX_LINE + 2), f) != NULL) {
+    size_t rows = 0, lineno = 0, len = 0;
+    int got;
+    while (rc == EXIT_OK && (got = read_line(f, line, MAX_LINE + 2, &len)) != 0) {
         lineno++;
-        size_t len = strlen(line);
-        if (len > 0 && line[len - 1] == '\n')
+        if (len > 0 && line[len - 1] == '\r')
             line[--len] = '\0';
-        else if (len == MAX_LINE + 1 || (len > 0 && !feof(f))) {
+        if (got < 0 || len > MAX_LINE) {
             err("%s:%zu: line longer than %zu bytes", src, lineno, MAX_LINE);
             rc = EXIT_FAIL;
             break;
         }
-        if (len > 0 && line[len - 1] == '\r')
-            line[--len] = '\0';
         if (strlen(line) != len) {
             err("%s:%zu: NUL byte in the line", src, lineno);
             rc = EXIT_FAIL;
             break;
         }
-        if (lineno == 1 && header != 0) {
+        if (line[strspn(line, " \t")] == '\0') /* blank: below, not a header */
+            len = 0;
+        if (lineno == 1 && header != 0 && len > 0) {
             int is_header = header == 1;
             if (header < 0) {
                 /* Detected as for nn train: a field that is not a number. */
