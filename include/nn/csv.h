@@ -41,7 +41,8 @@ extern "C" {
 
 typedef struct nn_csv_params {
     int header;      /* 1: the first line names the columns (not data) */
-    char delimiter;  /* ',' by default; not '"', '\r', '\n' or NUL */
+    char delimiter;  /* ',' by default; not '"', '\r', '\n', NUL, ' ' or '\t' (blanks
+                      * around fields are trimmed, so they cannot separate them) */
     size_t max_line; /* longest line accepted, in bytes without the line end; > 0 */
 
     /* The target columns, in the order they fill the targets' columns: either by
