@@ -114,6 +114,14 @@ void nn_optim_sgd_plain_block(struct nn_optim *o, float *params, const float *gr
 struct nn_net;
 void nn_net_forget_input(struct nn_net *net);
 
+/* Writes size bytes of data to path so that path is either the old file or the new
+ * one (file.c): a temporary file in the same folder, flushed and renamed over it. A
+ * symbolic link's file is replaced, not the link; anything at path that is not a
+ * regular file is refused. A replaced file keeps its permissions; a new one gets
+ * 0666 less the umask. fn names the caller in messages.
+ * Errors: NN_ERR_IO (the message says which step failed and why), NN_ERR_NOMEM. */
+nn_status nn_write_file_atomic(const char *fn, const char *path, const void *data, size_t size);
+
 /* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
  * NaN or Inf (net.c). */
 int nn_block_has_nonfinite(const float *g, size_t n);

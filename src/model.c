@@ -1,14 +1,10 @@
-/* model.c - the model file format (docs/file-format.md): writing, atomic saving,
- * and a loader that trusts no byte before checking it. */
-#define _POSIX_C_SOURCE 200809L /* mkstemp, fchmod, fsync */
+/* model.c - the model file format (docs/file-format.md): writing (saved atomically
+ * through file.c), and a loader that trusts no byte before checking it. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "internal.h"
@@ -729,85 +725,6 @@ static nn_status save_buffer(const char *fn, nn_net *net, const nn_model *m, con
     return NN_OK;
 }
 
-/* Writes all of data to fd, resuming after signals and short writes. */
-static int write_all(int fd, const unsigned char *data, size_t size)
-{
-    while (size > 0) {
-        ssize_t n = write(fd, data, size);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        size -= (size_t)n;
-    }
-    return 0;
-}
-
-/* The atomic replace: temporary file next to path, fsync, rename, then fsync of the
- * folder so the rename itself is on disk. */
-static nn_status write_atomic(const char *fn, const char *path, const unsigned char *data,
-                              size_t size)
-{
-    size_t len = strlen(path);
-    char *tmp = nn_xalloc(len + 8);
-    if (tmp == NULL)
-        return nn_error(NN_ERR_NOMEM, "%s: out of memory", fn);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        nn_status st = nn_error(NN_ERR_IO, "%s: cannot create a temporary file next to '%s': %s",
-                                fn, path, strerror(errno));
-        nn_xfree(tmp);
-        return st;
-    }
-    const char *step = NULL;
-    /* mkstemp makes the file private (0600); a model is an ordinary, shareable file. */
-    if (fchmod(fd, 0644) != 0)
-        step = "setting the mode of";
-    else if (write_all(fd, data, size) != 0)
-        step = "writing";
-    else if (fsync(fd) != 0)
-        step = "flushing to disk";
-    int err = errno;
-    if (close(fd) != 0 && step == NULL) {
-        step = "closing";
-        err = errno;
-    }
-    if (step == NULL && rename(tmp, path) != 0) {
-        err = errno;
-        nn_status st =
-            nn_error(NN_ERR_IO, "%s: cannot rename '%s' to '%s': %s", fn, tmp, path, strerror(err));
-        unlink(tmp);
-        nn_xfree(tmp);
-        return st;
-    }
-    if (step != NULL) {
-        nn_status st = nn_error(NN_ERR_IO,
-                                "%s: %s '%s' failed: %s (the temporary file is removed; "
-                                "'%s' is unchanged)",
-                                fn, step, tmp, strerror(err), path);
-        unlink(tmp);
-        nn_xfree(tmp);
-        return st;
-    }
-    /* The folder's entry: best effort, since some file systems cannot sync a folder
-     * and the data itself is already safe. */
-    char *slash = strrchr(tmp, '/');
-    if (slash == tmp)
-        slash[1] = '\0';
-    else if (slash != NULL)
-        *slash = '\0';
-    int dfd = open(slash != NULL ? tmp : ".", O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    nn_xfree(tmp);
-    return NN_OK;
-}
-
 static nn_status save_file(const char *fn, nn_net *net, const nn_model *m, const char *path,
                            const nn_registry *reg, unsigned flags)
 {
@@ -816,7 +733,7 @@ static nn_status save_file(const char *fn, nn_net *net, const nn_model *m, const
     nn_status st = save_buffer(fn, net, m, reg, flags, &data, &size);
     if (st != NN_OK)
         return st;
-    st = write_atomic(fn, path, data, size);
+    st = nn_write_file_atomic(fn, path, data, size);
     nn_xfree(data);
     return st;
 }

@@ -1,5 +1,5 @@
 /* net.c - sequential networks: building, the forward and backward passes, training. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno, isatty, mkstemp, fdopen */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, fileno, isatty */
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -1176,47 +1176,36 @@ nn_status nn_fit_history_write_csv(const nn_fit_history *history, const char *pa
     NN_CHECK_NULL(path);
     if (history->count > 0 && history->epochs == NULL)
         return nn_error(NN_ERR_NULL_ARG, "nn_fit_history_write_csv: history has no epoch array");
-    size_t len = strlen(path);
-    char *tmp = nn_xalloc(len + 8);
-    if (tmp == NULL)
-        return nn_error(NN_ERR_NOMEM, "nn_fit_history_write_csv: out of memory");
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".XXXXXX", 8);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        nn_status st = nn_error(NN_ERR_IO, "nn_fit_history_write_csv: cannot create a file next to '%s': %s",
-                                path, strerror(errno));
-        nn_xfree(tmp);
-        return st;
-    }
-    /* mkstemp makes the file private (0600); a history is an ordinary file. */
-    (void)fchmod(fd, 0644);
-    FILE *f = fdopen(fd, "w");
-    int ok = f != NULL;
-    if (ok) {
-        fputs("epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,samples_per_s\n", f);
+    /* The text is made in memory, measured first, then written as model files are
+     * (file.c): the old file stays until the new one is complete. */
+    static const char head[] = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,samples_per_s\n";
+    char *text = NULL;
+    size_t cap = 0, len = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        len = (size_t)snprintf(text, cap, "%s", head);
         for (size_t i = 0; i < history->count; i++) {
             const nn_epoch_stats *e = &history->epochs[i];
             char a[32], b[32], c[32], d[32];
-            fprintf(f, "%zu,%s,%s,%s,%s,%.9g,%.6f,%.1f\n", e->epoch + 1,
-                    csv_field(a, sizeof a, e->train_loss, "%.9g"), csv_field(b, sizeof b, e->train_acc, "%.6f"),
-                    csv_field(c, sizeof c, e->val_loss, "%.9g"), csv_field(d, sizeof d, e->val_acc, "%.6f"),
-                    e->lr, e->seconds, e->samples_per_s);
+            int n = snprintf(text != NULL ? text + len : NULL, text != NULL ? cap - len : 0,
+                             "%zu,%s,%s,%s,%s,%.9g,%.6f,%.1f\n", e->epoch + 1,
+                             csv_field(a, sizeof a, e->train_loss, "%.9g"),
+                             csv_field(b, sizeof b, e->train_acc, "%.6f"),
+                             csv_field(c, sizeof c, e->val_loss, "%.9g"),
+                             csv_field(d, sizeof d, e->val_acc, "%.6f"), e->lr, e->seconds,
+                             e->samples_per_s);
+            len += (size_t)n;
         }
-        ok = fflush(f) == 0 && !ferror(f);
-        ok = (fclose(f) == 0) && ok;
-    } else {
-        close(fd);
+        if (pass == 0) {
+            cap = len + 1;
+            text = nn_xalloc(cap);
+            if (text == NULL)
+                return nn_error(NN_ERR_NOMEM, "nn_fit_history_write_csv: out of memory for %zu bytes",
+                                cap);
+        }
     }
-    if (!ok || rename(tmp, path) != 0) {
-        nn_status st = nn_error(NN_ERR_IO, "nn_fit_history_write_csv: cannot write '%s': %s", path,
-                                strerror(errno));
-        remove(tmp);
-        nn_xfree(tmp);
-        return st;
-    }
-    nn_xfree(tmp);
-    return NN_OK;
+    nn_status st = nn_write_file_atomic("nn_fit_history_write_csv", path, text, len);
+    nn_xfree(text);
+    return st;
 }
 
 nn_status nn_net_check_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double eps,

@@ -1219,10 +1219,19 @@ static void test_failed_save_keeps_old_file(void **state)
                      "No such file");
         free(nodir);
     }
-    /* The target is a folder: the rename fails, the temporary file goes. */
+    /* The target is a folder, or a FIFO: refused before anything is written (a rename
+     * would have replaced the FIFO, or a device as root, by a regular file). */
     char *sub = join(dir, "sub");
     assert_int_equal(mkdir(sub, 0755), 0);
-    assert_error(nn_model_save_net(net, sub, NULL, 0), NN_ERR_IO, "rename");
+    assert_error(nn_model_save_net(net, sub, NULL, 0), NN_ERR_IO, "exists and is not a regular file");
+    char *fifo = join(dir, "fifo");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_error(nn_model_save_net(net, fifo, NULL, 0), NN_ERR_IO, "'", fifo, "not replaced");
+    struct stat sb;
+    assert_int_equal(lstat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    remove(fifo);
+    free(fifo);
     assert_int_equal(entries(dir), 2);
 
     /* The disk fills up mid-write: a file size limit makes write() fail with EFBIG. */
@@ -1260,6 +1269,57 @@ static void test_failed_save_keeps_old_file(void **state)
     free(after);
     free(sub);
     free(path);
+    free(dir);
+    nn_net_free(net);
+}
+
+/* Saving through a symbolic link updates the file it names and keeps the link; a
+ * replaced file keeps its permissions, a new one gets 0666 less the umask; a name
+ * near the file system's limit can be written (the temporary name does not grow
+ * with it). */
+static void test_save_links_modes_long_names(void **state)
+{
+    (void)state;
+    char *dir = temp_dir();
+    char *real = join(dir, "real.nnm"), *link = join(dir, "link.nnm");
+    nn_net *net = gender_net();
+    assert_ok(nn_model_save_net(net, real, NULL, 0));
+    assert_int_equal(symlink("real.nnm", link), 0);
+    assert_int_equal(chmod(real, 0600), 0);
+    nn_net_params(net, NULL)[0] = 42.0f;
+    assert_ok(nn_model_save_net(net, link, NULL, 0));
+    struct stat sb;
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    assert_int_equal(stat(real, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    nn_model *m = NULL;
+    assert_ok(nn_model_load(real, NULL, &m));
+    assert_true(nn_net_params(nn_model_net(m), NULL)[0] == 42.0f);
+    nn_model_free(m);
+
+    mode_t old = umask(077);
+    char *fresh = join(dir, "fresh.nnm");
+    assert_ok(nn_model_save_net(net, fresh, NULL, 0));
+    umask(old);
+    assert_int_equal(stat(fresh, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    char name[256];
+    memset(name, 'm', 251);
+    memcpy(name + 251, ".nnm", 5); /* 255 bytes: the longest name ext4 takes */
+    char *longp = join(dir, name);
+    assert_ok(nn_model_save_net(net, longp, NULL, 0));
+    assert_int_equal(entries(dir), 4); /* no temporary file left */
+    remove(longp);
+    remove(fresh);
+    remove(link);
+    remove(real);
+    rmdir(dir);
+    free(longp);
+    free(fresh);
+    free(link);
+    free(real);
     free(dir);
     nn_net_free(net);
 }
@@ -1456,6 +1516,7 @@ int main(void)
         cmocka_unit_test(test_unknown_sections),
         cmocka_unit_test_teardown(test_out_of_memory, nn_test_alloc_teardown),
         cmocka_unit_test(test_save_and_load_files),
+        cmocka_unit_test(test_save_links_modes_long_names),
         cmocka_unit_test(test_save_refuses_nonfinite_state),
         cmocka_unit_test(test_failed_save_keeps_old_file),
         cmocka_unit_test(test_user_layer_through_registry),
