@@ -16,6 +16,7 @@
  */
 #define _POSIX_C_SOURCE 200809L /* isatty, fileno */
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nn/nn.h"
@@ -145,7 +147,8 @@ static int parse_size(const char *cmd, const char *opt, const char *s, size_t mi
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] == '-' || s[0] == '+' || end == s || *end != '\0' || errno != 0 || v < min ||
+    /* digits only: strtoull skips blanks and wraps a minus, so ' -1' was 2^64 - 1 */
+    if (!isdigit((unsigned char)s[0]) || end == s || *end != '\0' || errno != 0 || v < min ||
         v > SIZE_MAX)
         return usage_error(cmd, "%s needs a whole number >= %zu, got '%s'", opt, min, s);
     *out = (size_t)v;
@@ -157,7 +160,7 @@ static int parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (s[0] == '-' || s[0] == '+' || end == s || *end != '\0' || errno != 0)
+    if (!isdigit((unsigned char)s[0]) || end == s || *end != '\0' || errno != 0)
         return usage_error(cmd, "%s needs a whole number from 0 to 2^64 - 1, got '%s'", opt, s);
     *out = (uint64_t)v;
     return EXIT_OK;
@@ -240,6 +243,16 @@ static int csv_read_head(const char *path, int header_opt, csv_head *h)
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         err("cannot open '%s': %s", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    /* The data is opened twice, here for its first line and then by the loader; a pipe
+     * (or /dev/stdin, <(...)) would give the loader only what this read left, and the
+     * first rows were lost without a word. */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        err("%s: not a regular file (a pipe or device cannot be read twice); save the data "
+            "to a file first", path);
         return EXIT_FAIL;
     }
     char *line = malloc(MAX_LINE + 2);
@@ -558,6 +571,31 @@ typedef struct train_opts {
     size_t n_meta;
 } train_opts;
 
+/* The epochs of a fit as they end (nn_net_fit's on_epoch). */
+typedef struct epoch_log {
+    nn_epoch_stats *e;
+    size_t n, cap;
+    int nomem;
+} epoch_log;
+
+static int log_epoch(nn_net *net, const nn_epoch_stats *s, void *user)
+{
+    (void)net;
+    epoch_log *rec = user;
+    if (rec->n == rec->cap) {
+        size_t cap = rec->cap ? 2 * rec->cap : 64;
+        nn_epoch_stats *e = cap <= SIZE_MAX / sizeof *e ? realloc(rec->e, cap * sizeof *e) : NULL;
+        if (e == NULL) {
+            rec->nomem = 1;
+            return 1; /* stop: the rest could not be reported */
+        }
+        rec->e = e;
+        rec->cap = cap;
+    }
+    rec->e[rec->n++] = *s;
+    return 0;
+}
+
 static int train_run(const train_opts *o)
 {
     nn_spec *spec = NULL;
@@ -667,27 +705,23 @@ static int train_run(const train_opts *o)
             fp.val_x = nn_dataset_x(val);
             fp.val_target = nn_dataset_y(val);
         }
-        epochs = calloc(t.epochs, sizeof *epochs);
-        if (epochs == NULL) {
-            err("out of memory");
+        /* The epochs are recorded as they end, in an array that grows: one sized for
+         * the epoch limit ran out of memory for 'epochs 1000000000' with patience. */
+        epoch_log rec = {NULL, 0, 0, 0};
+        fp.on_epoch = log_epoch;
+        fp.user = &rec;
+        st = nn_net_fit(mnet, nn_dataset_x(train), nn_dataset_y(train), &fp, NULL);
+        epochs = rec.e;
+        hist.epochs = rec.e;
+        hist.count = hist.capacity = rec.n;
+        if (rec.nomem) {
+            err("out of memory for the history of epoch %zu", rec.n + 1);
+            rc = EXIT_FAIL;
+        } else if (st != NN_OK) {
+            err("training failed: %s", lib_error());
             rc = EXIT_FAIL;
         }
-        hist.epochs = epochs;
-        hist.capacity = t.epochs;
-        if (rc == EXIT_OK) {
-            st = nn_net_fit(mnet, nn_dataset_x(train), nn_dataset_y(train), &fp, &hist);
-            if (st != NN_OK) {
-                err("training failed: %s", lib_error());
-                rc = EXIT_FAIL;
-            }
-        }
     }
-    if (rc == EXIT_OK && o->history != NULL &&
-        nn_fit_history_write_csv(&hist, o->history) != NN_OK) {
-        err("%s", lib_error());
-        rc = EXIT_FAIL;
-    }
-
     /* What the model was made from, for nn info. */
     double final_loss = hist.count > 0 ? hist.epochs[hist.count - 1].train_loss : NAN;
     if (rc == EXIT_OK) {
@@ -729,6 +763,12 @@ static int train_run(const train_opts *o)
         err("%s", lib_error());
         rc = EXIT_FAIL;
     }
+    /* After the model: a history that cannot be written must not cost the training. */
+    if (rc == EXIT_OK && o->history != NULL &&
+        nn_fit_history_write_csv(&hist, o->history) != NN_OK) {
+        err("%s (the model was written to %s)", lib_error(), o->out);
+        rc = EXIT_FAIL;
+    }
     if (rc == EXIT_OK && !o->quiet) {
         printf("trained %zu epochs on %zu rows", hist.count, nn_dataset_size(train));
         if (hist.count > 0) {
@@ -753,6 +793,14 @@ static int train_run(const train_opts *o)
     nn_model_free(model);
     nn_net_free(net);
     return rc;
+}
+
+/* 1 when both paths exist and are the same file (through links too). */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 static int cmd_train(int argc, char **argv)
@@ -871,10 +919,23 @@ static int cmd_train(int argc, char **argv)
                            "train needs a spec and a data file: nn train SPEC DATA.csv -o MODEL");
     if (o.out == NULL)
         return usage_error(cmd, "train needs the model file to write: -o MODEL");
+    if (o.out[0] == '\0' || (o.history != NULL && o.history[0] == '\0'))
+        return usage_error(cmd, "an output path is empty");
     if (o.standardize && o.shift != NULL)
         return usage_error(cmd, "--standardize and --shift exclude each other");
     o.spec = pos[0];
     o.data = pos[1];
+    /* Checked before training, not found out after it: an output over an input, or
+     * the history over the model, would lose one of them. */
+    const char *ins[2] = {o.spec, o.data}, *in_names[2] = {"spec", "data"};
+    for (int i = 0; i < 2; i++) {
+        if (same_file(o.out, ins[i]))
+            return usage_error(cmd, "-o %s is the %s file", o.out, in_names[i]);
+        if (o.history != NULL && same_file(o.history, ins[i]))
+            return usage_error(cmd, "--history %s is the %s file", o.history, in_names[i]);
+    }
+    if (o.history != NULL && (strcmp(o.history, o.out) == 0 || same_file(o.history, o.out)))
+        return usage_error(cmd, "--history and -o name the same file, %s", o.out);
     return train_run(&o);
 }
 

@@ -286,6 +286,44 @@ printf 'a,b,c,d\n1,2,3,4\n' >"$T/wide.csv"
 run "$NN" eval "$M" "$T/wide.csv"
 rc_is 1; err_has "the network takes 2 inputs, but $T/wide.csv gives 3 columns besides the target"
 
+# Data from a pipe: the first line is read apart from the rest, so a stream would
+# lose its first rows; refused.
+cat "$G/people.csv" | "$NN" train "$G/gender.nn" /dev/stdin -o "$T/pipe.nnm" >"$T/out" 2>"$T/err"
+rc=$?
+what="cat people.csv | nn train gender.nn /dev/stdin"
+rc_is 1; err_has "/dev/stdin: not a regular file"
+[ ! -e "$T/pipe.nnm" ] || fail "a model was written from a pipe"
+# Outputs over inputs, or over each other, are refused before training.
+cp "$G/people.csv" "$T/copy.csv"
+run "$NN" train "$G/gender.nn" "$T/copy.csv" -o "$T/copy.csv"
+rc_is 2; err_has "-o $T/copy.csv is the data file"
+cmp -s "$G/people.csv" "$T/copy.csv" || fail "the data file was changed"
+run "$NN" train "$G/gender.nn" "$T/copy.csv" -o "$T/h.nnm" --history "$T/h.nnm"
+rc_is 2; err_has "--history and -o name the same file"
+run "$NN" train "$G/gender.nn" "$T/copy.csv" -o "$T/h.nnm" --history ""
+rc_is 2; err_has "an output path is empty"
+# A history that cannot be written does not cost the model, written first.
+rm -f "$T/h.nnm"
+run "$NN" train "$G/gender.nn" "$T/copy.csv" -o "$T/h.nnm" --history "$T/no/such/dir/h.csv" --quiet
+rc_is 1; err_has "(the model was written to $T/h.nnm)"
+[ -s "$T/h.nnm" ] || fail "no model after a failed --history"
+# A FIFO (or a device) at -o is not replaced by a regular file.
+if mkfifo "$T/fifo" 2>/dev/null; then
+    run "$NN" train "$G/gender.nn" "$T/copy.csv" -o "$T/fifo" --quiet
+    rc_is 1; err_has "'$T/fifo' exists and is not a regular file: not replaced"
+    [ -p "$T/fifo" ] || fail "the FIFO was replaced"
+fi
+# Numbers with a blank or a sign in front are not numbers (' -1' was 2^64 - 1).
+run "$NN" train "$G/gender.nn" "$T/copy.csv" -o "$T/h.nnm" --epochs " -1"
+rc_is 2; err_has "--epochs needs a whole number >= 1, got ' -1'"
+run "$NN" train "$G/gender.nn" "$T/copy.csv" -o "$T/h.nnm" --seed " 5"
+rc_is 2; err_has "--seed needs a whole number"
+# A very large epoch limit with early stopping: the history grows as epochs end
+# (one sized for the limit ran out of memory before training).
+printf 'input 2\ndense 1\nsigmoid\nloss mse\noptimizer sgd\nepochs 1000000000\npatience 3\n' >"$T/long.nn"
+run "$NN" train "$T/long.nn" "$T/copy.csv" -o "$T/long.nnm" --quiet
+rc_is 0; err_empty
+
 # A name two header columns share is ambiguous (it used to pick the first).
 printf 'x,x,y\n1,2,3\n4,5,6\n' >"$T/dup.csv"
 run "$NN" eval "$M" "$T/dup.csv" --inputs x,y --target 2
