@@ -168,6 +168,8 @@ static nn_status softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, 
     if (st != NN_OK)
         return st;
     size_t rows = nn_tensor_nrows(x), cols = nn_tensor_ncols(x);
+    if (cols == 0) /* rows of nothing: nothing to normalise (as torch), no max to read */
+        return NN_OK;
     for (size_t i = 0; i < rows; i++) {
         const float *xi = x->data + i * cols;
         float *yi = y->data + i * cols;
@@ -215,6 +217,8 @@ static nn_status log_softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor 
     if (st != NN_OK)
         return st;
     size_t rows = nn_tensor_nrows(x), cols = nn_tensor_ncols(x);
+    if (cols == 0) /* rows of nothing: nothing to normalise (as torch), no max to read */
+        return NN_OK;
     for (size_t i = 0; i < rows; i++) {
         const float *xi = x->data + i * cols;
         float *yi = y->data + i * cols;

@@ -524,6 +524,11 @@ static void test_shape_errors(void **state)
         assert_error(l->ops->backward(l, &xv, &yv, &xv, &y2), NN_ERR_SHAPE, "dx");
         assert_error(l->ops->backward(l, &xv, &yv, &y2, &xv), NN_ERR_SHAPE, "dy");
         assert_ok(l->ops->backward(l, &xv, &yv, &xv, NULL)); /* no dx wanted */
+        /* Rows of no columns: nothing to do, as torch (softmax read a row's first
+         * element for its max, here through NULL). */
+        nn_tensor x0 = nn_tensor_view2d(NULL, 3, 0), y0 = nn_tensor_view2d(NULL, 3, 0);
+        assert_ok(l->ops->forward(l, &x0, &y0, 1));
+        assert_ok(l->ops->backward(l, &x0, &y0, &y0, &x0));
         nn_layer_free(l);
     }
 }
