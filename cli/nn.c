@@ -524,7 +524,8 @@ enum {
 static int is_classifier(nn_net *net)
 {
     const char *l = loss_name(net);
-    return is_class_loss(l) || (strcmp(l, "bce") == 0 && nn_net_out_width(net) == 1);
+    return is_class_loss(l) ||
+           ((strcmp(l, "bce") == 0 || strcmp(l, "bce_logits") == 0) && nn_net_out_width(net) == 1);
 }
 
 /* Parses --shift's list into width floats. Returns EXIT_OK or EXIT_FAIL. */

@@ -44,6 +44,7 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
         b = n;
     nn_status st;
     const nn_loss *lossf = nn_net_loss(net);
+    const float cut = nn_net_decision_cut(net); /* a logit's decision point is 0 */
     double loss_total = 0.0;
     /* Rows [first, first + rows) are contiguous, so batches are views: nothing is copied.
      * One forward pass per batch serves the loss and the counts alike. */
@@ -57,8 +58,8 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
             return st;
         nn_net_forget_input(net); /* x is the caller's, who may free it after this call */
         double v = 0.0;
-        if ((st = nn_count_correct(yb, &tb, &c)) != NN_OK ||
-            (confusion != NULL && (st = nn_confusion_add(yb, &tb, k, confusion)) != NN_OK) ||
+        if ((st = nn_count_correct_cut(yb, &tb, cut, &c)) != NN_OK ||
+            (confusion != NULL && (st = nn_confusion_add_cut(yb, &tb, k, cut, confusion)) != NN_OK) ||
             (lossf != NULL && (st = nn_loss_eval(lossf, yb, &tb, &v, NULL)) != NN_OK))
             /* The metrics number rows within the batch; say where the batch starts. */
             return nn_error_prefix(st, "nn_evaluate: in the batch starting at row %zu", first);

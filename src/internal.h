@@ -114,6 +114,17 @@ void nn_optim_sgd_plain_block(struct nn_optim *o, float *params, const float *gr
 struct nn_net;
 void nn_net_forget_input(struct nn_net *net);
 
+/* nn_count_correct and nn_confusion_add with a single output's decision point cut
+ * (metrics.c): 0.5 for a probability, as the public ones; 0 for a logit.
+ * nn_net_decision_cut (net.c) is the one for a network's loss: 0 with
+ * bce_with_logits, whose outputs are logits, else 0.5. */
+struct nn_net;
+nn_status nn_count_correct_cut(const nn_tensor *pred, const nn_tensor *target, float cut,
+                               size_t *correct);
+nn_status nn_confusion_add_cut(const nn_tensor *pred, const nn_tensor *target, size_t classes,
+                               float cut, size_t *counts);
+float nn_net_decision_cut(const struct nn_net *net);
+
 /* Writes size bytes of data to path so that path is either the old file or the new
  * one (file.c): a temporary file in the same folder, flushed and renamed over it. A
  * symbolic link's file is replaced, not the link; anything at path that is not a

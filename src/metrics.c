@@ -52,30 +52,44 @@ static nn_status check_shapes(const char *fn, const nn_tensor *pred, const nn_te
     return NN_OK;
 }
 
-static size_t pred_class(const nn_tensor *pred, size_t i)
+/* Row i's predicted class; a single output is class 1 from cut on (0.5 for a
+ * probability, 0 for a logit). */
+static size_t pred_class(const nn_tensor *pred, size_t i, float cut)
 {
     size_t classes = pred->shape[1];
-    return classes == 1 ? pred->data[i] >= 0.5f : argmax_row(pred->data + i * classes, classes);
+    return classes == 1 ? pred->data[i] >= cut : argmax_row(pred->data + i * classes, classes);
 }
 
-nn_status nn_count_correct(const nn_tensor *pred, const nn_tensor *target, size_t *correct)
+static nn_status count_correct(const char *fn, const nn_tensor *pred, const nn_tensor *target,
+                               float cut, size_t *correct)
 {
     NN_CHECK_NULL(pred);
     NN_CHECK_NULL(target);
     NN_CHECK_NULL(correct);
-    nn_status st0 = check_shapes(__func__, pred, target);
+    nn_status st0 = check_shapes(fn, pred, target);
     if (st0 != NN_OK)
         return st0;
     size_t rows = pred->shape[0], classes = pred->shape[1], n = 0;
     for (size_t i = 0; i < rows; i++) {
         size_t want = 0;
-        nn_status st = target_class(__func__, target, i, classes, &want);
+        nn_status st = target_class(fn, target, i, classes, &want);
         if (st != NN_OK)
             return st;
-        n += pred_class(pred, i) == want;
+        n += pred_class(pred, i, cut) == want;
     }
     *correct = n;
     return NN_OK;
+}
+
+nn_status nn_count_correct(const nn_tensor *pred, const nn_tensor *target, size_t *correct)
+{
+    return count_correct(__func__, pred, target, 0.5f, correct);
+}
+
+nn_status nn_count_correct_cut(const nn_tensor *pred, const nn_tensor *target, float cut,
+                               size_t *correct)
+{
+    return count_correct("nn_count_correct", pred, target, cut, correct);
 }
 
 nn_status nn_accuracy(const nn_tensor *pred, const nn_tensor *target, double *accuracy)
@@ -93,13 +107,13 @@ nn_status nn_accuracy(const nn_tensor *pred, const nn_tensor *target, double *ac
 
 size_t nn_metrics_classes(size_t pred_width) { return pred_width == 1 ? 2 : pred_width; }
 
-nn_status nn_confusion_add(const nn_tensor *pred, const nn_tensor *target, size_t classes,
-                           size_t *counts)
+static nn_status confusion_add(const nn_tensor *pred, const nn_tensor *target, size_t classes,
+                               float cut, size_t *counts)
 {
     NN_CHECK_NULL(pred);
     NN_CHECK_NULL(target);
     NN_CHECK_NULL(counts);
-    nn_status st = check_shapes(__func__, pred, target);
+    nn_status st = check_shapes("nn_confusion_add", pred, target);
     if (st != NN_OK)
         return st;
     size_t rows = pred->shape[0], width = pred->shape[1], k = nn_metrics_classes(width);
@@ -110,13 +124,25 @@ nn_status nn_confusion_add(const nn_tensor *pred, const nn_tensor *target, size_
     /* Validate every target first so a bad row leaves the matrix as it was. */
     size_t cls = 0;
     for (size_t i = 0; i < rows; i++)
-        if ((st = target_class(__func__, target, i, width, &cls)) != NN_OK)
+        if ((st = target_class("nn_confusion_add", target, i, width, &cls)) != NN_OK)
             return st;
     for (size_t i = 0; i < rows; i++) {
-        target_class(__func__, target, i, width, &cls);
-        counts[cls * k + pred_class(pred, i)]++;
+        target_class("nn_confusion_add", target, i, width, &cls);
+        counts[cls * k + pred_class(pred, i, cut)]++;
     }
     return NN_OK;
+}
+
+nn_status nn_confusion_add(const nn_tensor *pred, const nn_tensor *target, size_t classes,
+                           size_t *counts)
+{
+    return confusion_add(pred, target, classes, 0.5f, counts);
+}
+
+nn_status nn_confusion_add_cut(const nn_tensor *pred, const nn_tensor *target, size_t classes,
+                               float cut, size_t *counts)
+{
+    return confusion_add(pred, target, classes, cut, counts);
 }
 
 nn_status nn_confusion_scores(const size_t *counts, size_t classes, double *precision,

@@ -503,6 +503,14 @@ nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
 
 void nn_net_forget_input(nn_net *net) { net->input_kept = 0; }
 
+float nn_net_decision_cut(const nn_net *net)
+{
+    nn_loss_kind kind;
+    return net->loss != NULL && nn_loss_is_builtin(net->loss, &kind) && kind == NN_LOSS_BCE_LOGITS
+               ? 0.0f
+               : 0.5f;
+}
+
 nn_status nn_net_zero_grad(nn_net *net)
 {
     NN_CHECK_NULL(net);
@@ -601,7 +609,7 @@ static nn_status eval_set(nn_net *net, const nn_tensor *x, const nn_tensor *targ
             st = nn_loss_eval(net->loss, out, &tc, &value, NULL);
         if (st == NN_OK && correct != NULL) {
             size_t c;
-            st = nn_count_correct(out, &tc, &c);
+            st = nn_count_correct_cut(out, &tc, nn_net_decision_cut(net), &c);
             right += c;
         }
         nn_net_forget_input(net);
@@ -1035,6 +1043,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         double sum = 0.0;
         size_t right = 0;
         const int mean = net->loss->reduction == NN_REDUCTION_MEAN;
+        const float cut = nn_net_decision_cut(net); /* per epoch too: on_epoch may set a loss */
         /* Per-sample steps of a small network run in one loop (net_small.c): the
          * batch loop's bookkeeping and train_step's dispatch were 85 of a 2-2-1
          * update's 757 instructions. The plan and the optimizer's state are made
@@ -1070,7 +1079,7 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                 if (st == NN_OK && accuracy) {
                     /* Predictions of the forward pass before this step's update, as Keras reports. */
                     size_t c;
-                    st = nn_count_correct(&net->outs[n_layers - 1], &tb, &c);
+                    st = nn_count_correct_cut(&net->outs[n_layers - 1], &tb, cut, &c);
                     right += c;
                 }
                 if (st == NN_OK) {

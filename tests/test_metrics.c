@@ -166,6 +166,48 @@ static nn_net *fixed_net(void)
     return net;
 }
 
+/* A bce_logits network outputs logits: class 1 from 0 on. Read as probabilities (from
+ * 0.5), a logit of 0.2 was class 0, and the accuracy of fit and nn_evaluate wrong. */
+static void test_logit_accuracy(void **state)
+{
+    (void)state;
+    nn_net *net = NULL;
+    assert_ok(nn_net_new(1, &net));
+    nn_layer *d = nn_test_dense(1, nn_init_zeros(), nn_init_zeros());
+    assert_ok(nn_net_add(net, d));
+    const float w[1] = {1}, b[1] = {0};
+    nn_test_set_dense(d, w, b); /* the output is x itself */
+    nn_loss *loss = NULL;
+    nn_optim *sgd = NULL;
+    assert_ok(nn_loss_bce_logits_new(&loss));
+    assert_ok(nn_net_set_loss(net, loss, 1));
+    assert_ok(nn_optim_sgd_new(0.0, &sgd)); /* lr 0: the logits stay */
+    assert_ok(nn_net_set_optim(net, sgd));
+    float xs[4] = {-1.0f, -0.2f, 0.2f, 1.0f}, ts[4] = {0, 0, 1, 1};
+    nn_tensor x = nn_tensor_view2d(xs, 4, 1), t = nn_tensor_view2d(ts, 4, 1);
+    size_t c = 0;
+    assert_ok(nn_count_correct(&x, &t, &c)); /* the public reading: probabilities */
+    assert_int_equal(c, 3);
+    size_t m[4];
+    nn_eval_stats s;
+    assert_ok(nn_evaluate(net, &x, &t, 0, m, 2, &s));
+    assert_int_equal(s.correct, 4);
+    const size_t want[4] = {2, 0, 0, 2};
+    assert_memory_equal(m, want, sizeof want);
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 1;
+    fp.batch_size = 2;
+    fp.progress = NN_PROGRESS_OFF;
+    fp.accuracy = 1;
+    fp.val_x = &x;
+    fp.val_target = &t;
+    nn_epoch_stats e;
+    nn_fit_history h = {.epochs = &e, .capacity = 1};
+    assert_ok(nn_net_fit(net, &x, &t, &fp, &h));
+    assert_true(e.train_acc == 1.0 && e.val_acc == 1.0);
+    nn_net_free(net);
+}
+
 static void test_evaluate(void **state)
 {
     (void)state;
@@ -242,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_confusion_matrix),
         cmocka_unit_test(test_precision_recall),
         cmocka_unit_test_teardown(test_evaluate, nn_test_alloc_teardown),
+        cmocka_unit_test(test_logit_accuracy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

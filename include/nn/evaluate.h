@@ -29,7 +29,8 @@ typedef struct nn_eval_stats {
  * indices or (N, C) one-hot rows, predicting batch_size rows at a time (0: 256).
  * stats (may be NULL) gets the figures above. confusion (may be NULL) is
  * overwritten with the K x K confusion matrix, K = nn_metrics_classes(C), rows the
- * true classes (see nn_confusion_add); classes must then be K.
+ * true classes (see nn_confusion_add); classes must then be K. With bce_logits the
+ * single output is a logit: class 1 from 0 on, not from 0.5.
  * Allocates only what the network's workspace needs for batch_size rows the first
  * time. On error stats and confusion are unspecified. Leaves no forward pass to go
  * back through, as nn_net_predict.

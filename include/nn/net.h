@@ -212,7 +212,8 @@ typedef struct nn_fit_params {
     const nn_tensor *val_target;
 
     /* 1: measure classification accuracy (nn_count_correct) on the training
-     * batches and the validation set. */
+     * batches and the validation set. With bce_logits the single output is a
+     * logit, class 1 from 0 on (not from 0.5). */
     int accuracy;
 
     /* Early stopping: > 0 stops after this many epochs in a row without a new
