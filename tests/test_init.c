@@ -282,23 +282,32 @@ static void test_errors(void **state)
     nn_init tl = nn_init_torch_linear();
     assert_status(nn_init_fill(t, &tl, 0, 4, &rng), NN_ERR_INVALID_ARG);
 
-    /* Values beyond float's range: given (refused before t is touched) or drawn. */
+    /* Parameters that could draw a value beyond float's range, whatever the rng's
+     * state: refused before t is touched (they used to fill Inf). */
     assert_ok(nn_tensor_fill(t, 7.0f));
     nn_init big = nn_init_constant(1e39);
-    assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG, "'constant' parameter beyond float's range");
+    assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG,
+                 "'constant' can draw values up to 1e+39, beyond float's range");
     big = nn_init_uniform(-1e39, 0);
-    assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG, "'uniform' parameter beyond");
+    assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG, "'uniform' can draw");
     big = nn_init_uniform(0, 3.4028235677973366e38); /* FLT_MAX + half an ulp: rounds to inf */
     assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG, "beyond float's range");
+    big = nn_init_kaiming_uniform(1e308);
+    assert_error(nn_init_fill(t, &big, 4, 2, &rng), NN_ERR_INVALID_ARG, "'kaiming_uniform' can draw");
+    big = nn_init_normal(0, 3e37); /* 12.01 std: the polar method's largest deviate */
+    assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG, "'normal' can draw values up to 3.603e+38");
+    big = nn_init_normal(3e38, 1e37);
+    assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG, "'normal' can draw");
     for (size_t i = 0; i < 4; i++)
         assert_true(t->data[i] == 7.0f);
     big = nn_init_constant(3.4028234663852886e38); /* FLT_MAX itself is a float */
     assert_ok(nn_init_fill(t, &big, 2, 2, &rng));
-    big = nn_init_kaiming_uniform(1e308);
-    assert_error(nn_init_fill(t, &big, 4, 2, &rng), NN_ERR_INVALID_ARG, "'kaiming_uniform' drew",
-                 "for element 0, beyond float's range");
-    big = nn_init_normal(0, 1e300);
-    assert_error(nn_init_fill(t, &big, 2, 2, &rng), NN_ERR_INVALID_ARG, "'normal' drew");
+    big = nn_init_normal(0, 2.8e37); /* 12.01 std below FLT_MAX: every draw is finite */
+    for (int r = 0; r < 100; r++) {
+        assert_ok(nn_init_fill(t, &big, 2, 2, &rng));
+        for (size_t i = 0; i < 4; i++)
+            assert_true(isfinite(t->data[i]));
+    }
 
     nn_init ok = nn_init_normal(0, 1);
     assert_error(nn_init_fill(NULL, &ok, 2, 2, &rng), NN_ERR_NULL_ARG, "nn_init_fill");

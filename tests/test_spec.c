@@ -593,6 +593,13 @@ static void test_reader_limits(void **state)
                  "more than 1024 words");
     assert_int_equal(err.line, 2);
     free(text);
+    /* An initialiser that could draw beyond float's range is refused when read, for any
+     * seed (spec.h: building can then fail only for lack of memory); with seed 1 this
+     * one's draws happened to be finite, and building with another seed failed. */
+    assert_error(nn_spec_parse("input 4\ndense 10 init=normal init_b=1.3e38\nseed 1\n", NULL, NULL,
+                               &spec, &err),
+                 NN_ERR_FORMAT, "'normal' can draw values up to");
+    assert_int_equal(err.line, 2);
 }
 
 /* Every allocation of a parse and build fails in turn: NN_ERR_NOMEM, no leak. */

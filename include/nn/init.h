@@ -50,9 +50,9 @@ nn_init nn_init_torch_linear(void);
 /* Fills t from init. fan_in and fan_out are the layer's input and output widths.
  * Elements are drawn in storage order, so the same rng state gives the same tensor.
  * Errors: NN_ERR_NULL_ARG (t or rng, when the kind is random), NN_ERR_INVALID_ARG
- * (unknown kind, b <= a for uniform, negative std, zero fan where one is used, a
- * constant or uniform bound beyond float's range: t unchanged; a value drawn beyond
- * float's range, from a gain or std too large: t's values then unspecified). */
+ * (unknown kind, b <= a for uniform, negative std, zero fan where one is used, or
+ * parameters that could draw a value beyond float's range, whatever the rng's
+ * state: a normal's |mean| + 12.01 std, a uniform's bound); on error t is unchanged. */
 nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t fan_out,
                        nn_rng *rng);
 
