@@ -21,6 +21,9 @@ static nn_status check_pair(const char *fn, const nn_tensor *x, const nn_tensor 
                         y->shape[0]);
     if (x->shape[0] == 0)
         return nn_error(NN_ERR_INVALID_ARG, "%s: the data set has no rows", fn);
+    if (x->shape[1] == 0 || y->shape[1] == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: x (%zu, %zu) or y (%zu, %zu) has no columns", fn,
+                        x->shape[0], x->shape[1], y->shape[0], y->shape[1]);
     return NN_OK;
 }
 
@@ -321,7 +324,7 @@ size_t nn_batch_iter_batches(const nn_batch_iter *it)
     if (it == NULL)
         return 0;
     size_t n = it->d->x->shape[0];
-    return (n + it->batch_size - 1) / it->batch_size;
+    return n == 0 ? 0 : (n - 1) / it->batch_size + 1; /* n + size - 1 wrapped for huge sizes */
 }
 
 /* ---- class labels ---- */

@@ -40,6 +40,8 @@ nn_status nn_scaler_fit(const nn_tensor *x, nn_scaler **out)
     size_t n = x->shape[0], w = x->shape[1];
     if (n == 0) /* the mean and deviation of nothing would be NaN */
         return nn_error(NN_ERR_INVALID_ARG, "nn_scaler_fit: x has no rows");
+    if (w == 0) /* (it was reported as out of memory: a scaler of width 0 is no allocation) */
+        return nn_error(NN_ERR_INVALID_ARG, "nn_scaler_fit: x has no columns");
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < w; j++)
             if (!isfinite(x->data[i * w + j]))

@@ -56,6 +56,9 @@ static void test_new_takes_ownership(void **state)
     nn_tensor x0 = nn_tensor_view2d(buf, 0, 2), y0 = nn_tensor_view2d(buf, 0, 1);
     assert_error(nn_dataset_copy(&x0, &y0, &bad), NN_ERR_INVALID_ARG, "no rows");
     assert_null(bad);
+    nn_tensor xw = nn_tensor_view2d(buf, 2, 0), yw = nn_tensor_view2d(buf, 2, 1);
+    assert_error(nn_dataset_copy(&xw, &yw, &bad), NN_ERR_INVALID_ARG, "x (2, 0) or y (2, 1) has no columns");
+    assert_null(bad);
     /* ...but a copy of views is fine. */
     buf[0] = 7;
     assert_ok(nn_dataset_copy(x, &view, &bad));
@@ -289,6 +292,13 @@ static void test_batch_iter_errors(void **state)
     nn_tensor bx, by;
     assert_int_equal(nn_batch_iter_next(NULL, &bx, &by), 0);
     assert_int_equal(nn_batch_iter_batches(NULL), 0);
+    /* ceil(3 / SIZE_MAX) is 1: the count wrapped to 0 through n + size - 1 */
+    assert_ok(nn_batch_iter_new(d, SIZE_MAX, NULL, &it));
+    assert_int_equal(nn_batch_iter_batches(it), 1);
+    assert_int_equal(nn_batch_iter_next(it, &bx, &by), 3); /* its rows: all of them */
+    assert_int_equal(bx.shape[0], 3);
+    assert_int_equal(nn_batch_iter_next(it, &bx, &by), 0);
+    nn_batch_iter_free(it);
     assert_null(nn_batch_iter_order(NULL));
     nn_batch_iter_restart(NULL);
     nn_batch_iter_free(NULL);

@@ -133,6 +133,9 @@ static void test_fit_rejects(void **state)
     nn_tensor empty = nn_tensor_view2d(data, 0, 3); /* a scaler of NaNs before */
     assert_error(nn_scaler_fit(&empty, &s), NN_ERR_INVALID_ARG, "no rows");
     assert_null(s);
+    nn_tensor narrow = nn_tensor_view2d(data, 3, 0); /* was 'cannot allocate' */
+    assert_error(nn_scaler_fit(&narrow, &s), NN_ERR_INVALID_ARG, "no columns");
+    assert_null(s);
 }
 
 static void test_allocation_failures(void **state)
