@@ -33,6 +33,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 /* Longest CSV line the tool reads (the library's default, nn_csv_default_params). */
 #define MAX_LINE ((size_t)1 << 20)
+#define MAX_CONFUSION 100 /* classes up to which nn eval prints the confusion matrix */
 
 /* ---- messages ------------------------------------------------------------------------ */
 
@@ -1039,14 +1040,20 @@ static int cmd_eval(int argc, char **argv)
     }
     if (rc == EXIT_OK && (accuracy || is_classifier(net))) {
         size_t k = nn_metrics_classes(nn_net_out_width(net));
-        confusion = calloc(k * k, sizeof *confusion);
+        /* A matrix of many classes is neither readable nor small (60 000 classes
+         * asked for 29 GB, after half the report was printed): accuracy only. */
+        int matrix = k <= MAX_CONFUSION;
+        confusion = matrix ? calloc(k * k, sizeof *confusion) : NULL;
         nn_eval_stats s;
-        if (confusion == NULL) {
+        if (matrix && confusion == NULL) {
             err("out of memory");
             rc = EXIT_FAIL;
         } else if (nn_evaluate(net, x, nn_dataset_y(d), 0, confusion, k, &s) != NN_OK) {
             err("%s: %s", pos[1], lib_error());
             rc = EXIT_FAIL;
+        } else if (!matrix) {
+            printf("accuracy  %.6f (%zu of %zu)\n", s.accuracy, s.correct, s.rows);
+            printf("confusion not shown for %zu classes (more than %d)\n", k, MAX_CONFUSION);
         } else {
             printf("accuracy  %.6f (%zu of %zu)\n", s.accuracy, s.correct, s.rows);
             printf("confusion (rows: true class, columns: predicted class)\n");
