@@ -572,6 +572,15 @@ static nn_status read_schedule(const parser *p, statement *s, nn_train_settings 
     int per_step = 0;
     item it = {NULL, s->settings, p->line, s->keyword->column, s->keys, s->n_keys};
     nn_status st = nn_settings_check_keys(s->settings, k->text, known);
+    /* The settings without a default (docs/spec-format.md; torch requires them too):
+     * missing, they were 0, which the check reported as a bad value or, for gamma,
+     * took (a rate of 0 from the second epoch on). */
+    const char *needed = kind == NN_SCHEDULE_STEP          ? "step_size"
+                         : kind == NN_SCHEDULE_EXPONENTIAL ? "gamma"
+                         : kind == NN_SCHEDULE_COSINE      ? "T_max"
+                                                           : NULL;
+    if (st == NN_OK && needed != NULL && nn_settings_find(s->settings, needed) == NN_VALUE_NONE)
+        return perr_at(p, p->line, s->keyword->column, "schedule %s needs %s=", k->text, needed);
     if (st == NN_OK)
         st = nn_settings_get_size(s->settings, "step_size", &sc.step_size);
     if (st == NN_OK)
