@@ -384,6 +384,36 @@ static const char *loss_name(nn_net *net)
     return l != NULL ? l->ops->name : "";
 }
 
+/* Class labels (a class loss's one target column) must be classes of the network,
+ * and bce's targets in [0, 1]: checked here, where the file and line are known. The
+ * library finds a bad label only in the batch that holds it, shuffled, and names
+ * the row within that batch. */
+static int check_labels(nn_net *net, const nn_dataset *d, const char *path, int header)
+{
+    const char *loss = loss_name(net);
+    int classes = is_class_loss(loss) && nn_net_target_width(net) == 1;
+    int binary = strcmp(loss, "bce") == 0 || strcmp(loss, "bce_logits") == 0;
+    if (!classes && !binary)
+        return EXIT_OK;
+    const nn_tensor *y = nn_dataset_y(d);
+    size_t c = nn_net_out_width(net);
+    for (size_t i = 0; i < y->size; i++) {
+        float v = y->data[i];
+        size_t line = i / y->shape[1] + 1 + (header ? 1 : 0);
+        if (classes && !(v >= 0.0f && v == floorf(v) && v < (float)c)) {
+            err("%s:%zu: class %g is not one of the network's classes 0..%zu", path, line,
+                (double)v, c - 1);
+            return EXIT_FAIL;
+        }
+        if (binary && !(v >= 0.0f && v <= 1.0f)) {
+            err("%s:%zu: target %g of the loss '%s' is not in [0, 1]", path, line, (double)v,
+                loss);
+            return EXIT_FAIL;
+        }
+    }
+    return EXIT_OK;
+}
+
 /* Loads the data file for a network: targets are the --target columns (default:
  * the last target-width columns), inputs the --inputs columns (default: every other
  * column), and the inputs must be as many as the network takes. *data is the
@@ -442,6 +472,8 @@ static int load_data(nn_net *net, const char *path, int header_opt, const char *
             rc = EXIT_FAIL;
         }
     }
+    if (rc == EXIT_OK)
+        rc = check_labels(net, *data, path, h.header);
     free(targets);
     free(inputs);
     csv_head_free(&h);

@@ -333,6 +333,17 @@ rc_is 0
 run "$NN" eval "$T/wide.nnm" "$T/wide3.csv"
 rc_is 0; out_has "accuracy  "; out_has "confusion not shown for 150 classes (more than 100)"
 
+# A class label the network cannot output, or a bce target outside [0, 1]: named by
+# file and line before training (the library named a row of a shuffled batch).
+printf 'input 2\ndense 3\nloss cross_entropy\noptimizer sgd\nepochs 1\n' >"$T/cls3.nn"
+printf 'a,b,label\n1,2,0\n3,4,2\n5,6,7\n' >"$T/cls7.csv"
+run "$NN" train "$T/cls3.nn" "$T/cls7.csv" -o "$T/cls3.nnm"
+rc_is 1; err_has "$T/cls7.csv:4: class 7 is not one of the network's classes 0..2"
+printf 'input 2\ndense 1\nsigmoid\nloss bce\noptimizer sgd\nepochs 1\n' >"$T/bce.nn"
+printf 'a,b,y\n1,2,0\n3,4,2\n' >"$T/bce2.csv"
+run "$NN" train "$T/bce.nn" "$T/bce2.csv" -o "$T/bce.nnm"
+rc_is 1; err_has "$T/bce2.csv:3: target 2 of the loss 'bce' is not in [0, 1]"
+
 # A name two header columns share is ambiguous (it used to pick the first).
 printf 'x,x,y\n1,2,3\n4,5,6\n' >"$T/dup.csv"
 run "$NN" eval "$M" "$T/dup.csv" --inputs x,y --target 2
