@@ -765,6 +765,11 @@ static int train_run(const train_opts *o)
             st = nn_model_set_meta(model, "spec", o->spec);
         if (st == NN_OK)
             st = nn_model_set_meta(model, "data", o->data);
+        /* The columns as given, for nn eval to use by default. */
+        if (st == NN_OK && o->target != NULL)
+            st = nn_model_set_meta(model, "target", o->target);
+        if (st == NN_OK && o->inputs != NULL)
+            st = nn_model_set_meta(model, "inputs", o->inputs);
         snprintf(buf, sizeof buf, "%zu", nn_dataset_size(train));
         if (st == NN_OK)
             st = nn_model_set_meta(model, "train_rows", buf);
@@ -1056,6 +1061,13 @@ static int cmd_eval(int argc, char **argv)
         err("%s: the model has no loss (it was saved without one)", pos[0]);
         rc = EXIT_FAIL;
     }
+    /* The columns the model was trained on, unless given: by default the last columns
+     * are the targets, and a model trained with --target first scored its inputs
+     * against the wrong columns without a word. */
+    if (target == NULL)
+        target = nn_model_meta(m, "target");
+    if (inputs == NULL)
+        inputs = nn_model_meta(m, "inputs");
     if (rc == EXIT_OK)
         rc = load_data(net, pos[1], header, target, inputs, &d);
     if (rc == EXIT_OK)

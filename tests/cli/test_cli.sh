@@ -181,14 +181,18 @@ rc_is 0; out_has "rows      4"
 checks=$((checks + 1))
 ! grep -q accuracy "$T/out" || fail "eval of an MSE model printed accuracy without --accuracy"
 
-# The target by name and by number give the same file as the default (the last column).
+# The target by name and by number give the same model as the default (the last
+# column): the same predictions (the files differ in the remembered --target).
 run "$NN" train "$G/gender.nn" "$G/people.csv" --shift 135,66 --target female -q -o "$T/byname.nnm"
 rc_is 0
 run "$NN" train "$G/gender.nn" "$G/people.csv" --shift 135,66 --target 2 -q -o "$T/bynum.nnm"
 rc_is 0
 checks=$((checks + 2))
-cmp -s "$M" "$T/byname.nnm" || fail "--target female gives another model than the default"
-cmp -s "$M" "$T/bynum.nnm" || fail "--target 2 gives another model than the default"
+"$NN" predict "$M" "$G/newcomers.csv" >"$T/p_default"
+for v in byname bynum; do
+    "$NN" predict "$T/$v.nnm" "$G/newcomers.csv" >"$T/p_$v"
+    cmp -s "$T/p_default" "$T/p_$v" || fail "--target ($v) gives another model than the default"
+done
 
 # ---- options: --standardize, --epochs, --history, --val-split, --no-optim, --meta -----
 run "$NN" train "$G/gender.nn" "$G/people.csv" --standardize --epochs 10 --seed 7 --lr 0.5 \
@@ -343,6 +347,17 @@ printf 'input 2\ndense 1\nsigmoid\nloss bce\noptimizer sgd\nepochs 1\n' >"$T/bce
 printf 'a,b,y\n1,2,0\n3,4,2\n' >"$T/bce2.csv"
 run "$NN" train "$T/bce.nn" "$T/bce2.csv" -o "$T/bce.nnm"
 rc_is 1; err_has "$T/bce2.csv:3: target 2 of the loss 'bce' is not in [0, 1]"
+
+# A model remembers the columns it was trained on: eval uses them by default (it took
+# the last column as the target, and scored the inputs against the wrong columns).
+printf 'female,weight_lb,height_in\n1,133,65\n0,160,72\n0,152,70\n1,120,60\n' >"$T/first.csv"
+run "$NN" train "$G/gender.nn" "$T/first.csv" --target female --shift 135,66 -o "$T/first.nnm" --quiet
+rc_is 0
+run "$NN" info "$T/first.nnm"
+rc_is 0; out_has "  target = female"
+run "$NN" eval "$T/first.nnm" "$T/first.csv"
+rc_is 0; value_is 2 "<" 0.01
+sed -n 2p "$T/out" | grep -q '^loss      0\.00' || fail "eval did not use the remembered target: $(sed -n 2p "$T/out")"
 
 # A name two header columns share is ambiguous (it used to pick the first).
 printf 'x,x,y\n1,2,3\n4,5,6\n' >"$T/dup.csv"
