@@ -235,6 +235,25 @@ static void csv_head_free(csv_head *h)
     free(h->names);
 }
 
+/* Reads one line into buf (cap bytes), without its '\n' and NUL-terminated; *len is
+ * the count of bytes read, NUL bytes included (fgets cannot tell them from the end).
+ * Returns 1, 0 at the end of the input, -1 when the line does not fit. */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (n + 1 >= cap)
+            return -1;
+        buf[n++] = (char)c;
+    }
+    if (c == EOF && n == 0)
+        return 0;
+    buf[n] = '\0';
+    *len = n;
+    return 1;
+}
+
 /* Reads the first line of path and decides whether it is a header: header_opt 1
  * or 0 forces it; -1 detects it, a header being a first line with a field that
  * is not a number. Returns EXIT_OK or EXIT_FAIL after a message. */
@@ -262,18 +281,32 @@ static int csv_read_head(const char *path, int header_opt, csv_head *h)
         err("out of memory");
         return EXIT_FAIL;
     }
-    if (fgets(line, (int)(MAX_LINE + 2), f) == NULL) {
-        int e = ferror(f);
-        fclose(f);
+    size_t len = 0;
+    int got = read_line(f, line, MAX_LINE + 2, &len);
+    int e = ferror(f);
+    fclose(f);
+    if (got > 0 && len > 0 && line[len - 1] == '\r')
+        line[--len] = '\0';
+    /* The first line's problems said as such: they were read as a line of fewer or
+     * more columns (a NUL cut it, a long line was read in part). */
+    const char *bad = e                                  ? strerror(errno)
+                      : got == 0                         ? "the file is empty"
+                      : got < 0 || len > MAX_LINE        ? "line 1 is longer than 1048576 bytes"
+                      : strlen(line) != len              ? "line 1 holds a NUL byte"
+                      : line[strspn(line, " \t")] == '\0' ? "line 1 is blank"
+                                                         : NULL;
+    if (bad != NULL) {
         free(line);
         if (e)
-            err("cannot read '%s': %s", path, strerror(errno));
+            err("cannot read '%s': %s", path, bad);
         else
-            err("%s: the file is empty", path);
+            err("%s: %s", path, bad);
         return EXIT_FAIL;
     }
-    fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
+    /* A UTF-8 byte order mark (spreadsheets write one) is not part of the first name. */
+    if ((unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
+        (unsigned char)line[2] == 0xBF)
+        memmove(line, line + 3, len - 2);
     /* Count the fields first, then split into an array of that size. */
     size_t cols = 1;
     for (const char *c = line; *c; c++)
@@ -1163,25 +1196,6 @@ static int predict_flush(nn_model *m, float *xs, float *ys, size_t rows, const c
         return EXIT_FAIL;
     }
     return EXIT_OK;
-}
-
-/* Reads one line into buf (cap bytes), without its '\n' and NUL-terminated; *len is
- * the count of bytes read, NUL bytes included (fgets cannot tell them from the end).
- * Returns 1, 0 at the end of the input, -1 when the line does not fit. */
-static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
-{
-    size_t n = 0;
-    int c;
-    while ((c = getc(f)) != EOF && c != '\n') {
-        if (n + 1 >= cap)
-            return -1;
-        buf[n++] = (char)c;
-    }
-    if (c == EOF && n == 0)
-        return 0;
-    buf[n] = '\0';
-    *len = n;
-    return 1;
 }
 
 /* Parses one data line into in floats. Returns 1, or 0 after a message. */

@@ -359,6 +359,18 @@ run "$NN" eval "$T/first.nnm" "$T/first.csv"
 rc_is 0; value_is 2 "<" 0.01
 sed -n 2p "$T/out" | grep -q '^loss      0\.00' || fail "eval did not use the remembered target: $(sed -n 2p "$T/out")"
 
+# The first line's problems are named (they were taken for a wrong column count).
+printf 'a,b\000,y\n133,65,1\n' >"$T/nul1.csv"
+run "$NN" eval "$M" "$T/nul1.csv"
+rc_is 1; err_has "$T/nul1.csv: line 1 holds a NUL byte"
+printf '  \n133,65,1\n' >"$T/blankhead.csv"
+run "$NN" eval "$M" "$T/blankhead.csv"
+rc_is 1; err_has "$T/blankhead.csv: line 1 is blank"
+# A UTF-8 byte order mark (spreadsheets write one) is not part of the first name.
+printf '\357\273\277weight_lb,height_in,female\n133,65,1\n160,72,0\n' >"$T/bom.csv"
+run "$NN" eval "$M" "$T/bom.csv" --inputs weight_lb,height_in --target female
+rc_is 0; out_has "rows      2"
+
 # A name two header columns share is ambiguous (it used to pick the first).
 printf 'x,x,y\n1,2,3\n4,5,6\n' >"$T/dup.csv"
 run "$NN" eval "$M" "$T/dup.csv" --inputs x,y --target 2
