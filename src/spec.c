@@ -1301,9 +1301,33 @@ static void emit_schedule(sbuf *b, const nn_train_settings *t)
     sb_printf(b, "%s\n", t->schedule_per_step ? " per_step=true" : "");
 }
 
+/* The training settings a spec can state: what the reader would accept. Written
+ * unchecked, a schedule of an unknown kind printed a NULL name ("(null)", undefined
+ * behaviour) and 'epochs 0' came back as a parse error. */
+static nn_status check_train(const char *fn, const nn_train_settings *t)
+{
+    if (t->epochs == 0 || t->batch_size == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: epochs (%zu) and batch size (%zu) must be >= 1",
+                        fn, t->epochs, t->batch_size);
+    if (!(t->clip_grad_norm >= 0.0) || isinf(t->clip_grad_norm))
+        return nn_error(NN_ERR_INVALID_ARG, "%s: clip_grad_norm %g is not finite and >= 0", fn,
+                        t->clip_grad_norm);
+    if (t->has_schedule) {
+        nn_status st = nn_schedule_check(&t->schedule);
+        if (st != NN_OK)
+            return nn_error_prefix(st, "%s", fn);
+    }
+    return NN_OK;
+}
+
 static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings *train,
                             const nn_registry *reg, sbuf *b)
 {
+    if (train != NULL) {
+        nn_status st = check_train(fn, train);
+        if (st != NN_OK)
+            return st;
+    }
     nn_settings *s = NULL;
     nn_status st = nn_settings_new(&s);
     if (st != NN_OK)

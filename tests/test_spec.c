@@ -435,6 +435,20 @@ static void test_written_spec_reads_back(void **state)
         "loss mse\noptimizer sgd lr=0.1\nepochs 1000\nbatch 1\nshuffle false\nseed 42\n";
     const char *body = strchr(text, '\n') + 1; /* after the "# written by" line */
     assert_string_equal(body, expected);
+    /* Training settings the reader would refuse are refused when written (a schedule
+     * of an unknown kind printed a NULL name). */
+    char *bad_text = (char *)&bad_text;
+    nn_train_settings bad = t;
+    bad.epochs = 0;
+    assert_error(nn_spec_to_string(net, &bad, NULL, &bad_text), NN_ERR_INVALID_ARG, "epochs (0)");
+    assert_null(bad_text);
+    bad = t;
+    bad.has_schedule = 1;
+    bad.schedule.kind = (nn_schedule_kind)42;
+    assert_status(nn_spec_to_string(net, &bad, NULL, &bad_text), NN_ERR_INVALID_ARG);
+    bad = t;
+    bad.clip_grad_norm = NAN;
+    assert_error(nn_spec_to_string(net, &bad, NULL, &bad_text), NN_ERR_INVALID_ARG, "clip_grad_norm");
     /* And to a FILE. */
     FILE *f = tmpfile();
     assert_non_null(f);
