@@ -68,13 +68,16 @@ static entry *find(const nn_settings *s, const char *key)
 static nn_status check_key(const char *fn, const char *key)
 {
     size_t len = strlen(key);
-    int ok = len >= 1 && len <= NN_SETTINGS_MAX_KEY;
+    /* not from a digit: a spec reads '2d=v' as a number, so such a key could be
+     * written but not read back */
+    int ok = len >= 1 && len <= NN_SETTINGS_MAX_KEY && !(key[0] >= '0' && key[0] <= '9');
     for (size_t i = 0; ok && i < len; i++) {
         char c = key[i];
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     }
     if (!ok)
-        return nn_error(NN_ERR_INVALID_ARG, "%s: key '%.80s' is not 1 to %d letters, digits or '_'",
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "%s: key '%.80s' is not 1 to %d letters, digits or '_' (not first a digit)",
                         fn, key, NN_SETTINGS_MAX_KEY);
     return NN_OK;
 }
@@ -154,6 +157,9 @@ nn_status nn_settings_set_string(nn_settings *s, const char *key, const char *va
     NN_CHECK_NULL(key);
     NN_CHECK_NULL(value);
     size_t len = strlen(value);
+    if (strpbrk(value, "\r\n") != NULL) /* a spec states each setting on one line */
+        return nn_error(NN_ERR_INVALID_ARG, "nn_settings_set_string: the value of '%.80s' holds a "
+                                            "line end", key);
     /* Copy first, so that a failed allocation leaves the old value in place. */
     char *copy = nn_xalloc(len + 1);
     if (copy == NULL)

@@ -81,6 +81,14 @@ static void test_keys_checks_and_equality(void **state)
     assert_ok(nn_settings_new(&b));
     assert_error(nn_settings_set_int(a, "", 1), NN_ERR_INVALID_ARG, "key ''");
     assert_error(nn_settings_set_int(a, "has space", 1), NN_ERR_INVALID_ARG, "'has space'");
+    /* Keys and strings a spec could not read back (found written as 'tagged 2d=v'
+     * and as a quoted string across two lines). */
+    assert_error(nn_settings_set_int(a, "2d", 1), NN_ERR_INVALID_ARG, "'2d'", "not first a digit");
+    assert_ok(nn_settings_set_int(a, "d2", 1));
+    assert_ok(nn_settings_remove(a, "d2"));
+    assert_error(nn_settings_set_string(a, "name", "two\nlines"), NN_ERR_INVALID_ARG, "'name'",
+                 "line end");
+    assert_error(nn_settings_set_string(a, "name", "cr\r"), NN_ERR_INVALID_ARG, "line end");
     char long_key[80];
     memset(long_key, 'k', sizeof long_key - 1);
     long_key[sizeof long_key - 1] = '\0';
