@@ -928,8 +928,13 @@ nn_status nn_spec_parse(const char *text, const char *source, const nn_registry 
     NN_CHECK_NULL(out);
     *out = NULL;
     NN_CHECK_NULL(text);
-    return parse(__func__, text, strlen(text), source != NULL ? source : "<string>", registry, out,
-                 err);
+    if (err != NULL)
+        memset(err, 0, sizeof *err);
+    size_t len = strlen(text);
+    if (len > MAX_SPEC_BYTES) /* the documented limit, as for a file */
+        return nn_error(NN_ERR_FORMAT, "nn_spec_parse: the text is over %zu bytes: not a spec",
+                        MAX_SPEC_BYTES);
+    return parse(__func__, text, len, source != NULL ? source : "<string>", registry, out, err);
 }
 
 nn_status nn_spec_parse_file(const char *path, const nn_registry *registry, nn_spec **out,

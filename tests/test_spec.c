@@ -610,6 +610,15 @@ static void test_reader_limits(void **state)
                  "more than 1024 words");
     assert_int_equal(err.line, 2);
     free(text);
+    /* More than 16 MiB of text, from a string as from a file (only files were held
+     * to it). */
+    size_t big = ((size_t)1 << 24) + 1;
+    text = malloc(big + 1);
+    memset(text, '\n', big);
+    text[big] = '\0';
+    assert_error(nn_spec_parse(text, NULL, NULL, &spec, &err), NN_ERR_FORMAT,
+                 "over 16777216 bytes");
+    free(text);
     /* An initialiser that could draw beyond float's range is refused when read, for any
      * seed (spec.h: building can then fail only for lack of memory); with seed 1 this
      * one's draws happened to be finite, and building with another seed failed. */
