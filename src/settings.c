@@ -157,7 +157,7 @@ nn_status nn_settings_set_string(nn_settings *s, const char *key, const char *va
     NN_CHECK_NULL(key);
     NN_CHECK_NULL(value);
     size_t len = strlen(value);
-    if (strpbrk(value, "\r\n") != NULL) /* a spec states each setting on one line */
+    if (strchr(value, '\n') != NULL) /* a spec states each setting on one line ('\r' is a blank) */
         return nn_error(NN_ERR_INVALID_ARG, "nn_settings_set_string: the value of '%.80s' holds a "
                                             "line end", key);
     /* Copy first, so that a failed allocation leaves the old value in place. */

@@ -52,7 +52,7 @@ void nn_settings_clear(nn_settings *s);
 
 /* Sets key to a value, replacing any value (of any type) it had. Keys are 1 to
  * NN_SETTINGS_MAX_KEY bytes of letters, digits and '_', not starting with a digit
- * (as a spec file writes them). Strings are copied, and hold no line end (a spec
+ * (as a spec file writes them). Strings are copied, and hold no '\n' (a spec
  * states each on one line). On error the list is unchanged.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (a bad key or string), NN_ERR_NOMEM. */
 nn_status nn_settings_set_int(nn_settings *s, const char *key, int64_t value);
