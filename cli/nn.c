@@ -928,10 +928,10 @@ static int cmd_train(int argc, char **argv)
             o.inputs = v;
             break;
         case O_HEADER:
-            o.header = 1;
-            break;
         case O_NO_HEADER:
-            o.header = 0;
+            if (o.header != -1 && o.header != (id == O_HEADER))
+                return usage_error(cmd, "--header and --no-header exclude each other");
+            o.header = id == O_HEADER;
             break;
         case O_VAL:
             rc = parse_double(cmd, "--val-split", v, 0, 1, &o.val_split);
@@ -1070,10 +1070,10 @@ static int cmd_eval(int argc, char **argv)
             inputs = v;
             break;
         case O_HEADER:
-            header = 1;
-            break;
         case O_NO_HEADER:
-            header = 0;
+            if (header != -1 && header != (id == O_HEADER))
+                return usage_error(cmd, "--header and --no-header exclude each other");
+            header = id == O_HEADER;
             break;
         case O_ACC:
             accuracy = 1;
@@ -1259,10 +1259,10 @@ static int cmd_predict(int argc, char **argv)
             fputs(predict_help, stdout);
             return EXIT_OK;
         case O_HEADER:
-            header = 1;
-            break;
         case O_NO_HEADER:
-            header = 0;
+            if (header != -1 && header != (id == O_HEADER))
+                return usage_error(cmd, "--header and --no-header exclude each other");
+            header = id == O_HEADER;
             break;
         }
     }

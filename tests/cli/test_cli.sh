@@ -371,6 +371,18 @@ printf '\357\273\277weight_lb,height_in,female\n133,65,1\n160,72,0\n' >"$T/bom.c
 run "$NN" eval "$M" "$T/bom.csv" --inputs weight_lb,height_in --target female
 rc_is 0; out_has "rows      2"
 
+# Conflicting options are refused (the last one won).
+for c in train eval predict; do
+    case $c in
+    train) args="$G/gender.nn $G/people.csv -o $T/x.nnm" ;;
+    eval) args="$M $G/people.csv" ;;
+    predict) args="$M $G/newcomers.csv" ;;
+    esac
+    # shellcheck disable=SC2086
+    run "$NN" $c $args --header --no-header
+    rc_is 2; err_has "--header and --no-header exclude each other"
+done
+
 # A name two header columns share is ambiguous (it used to pick the first).
 printf 'x,x,y\n1,2,3\n4,5,6\n' >"$T/dup.csv"
 run "$NN" eval "$M" "$T/dup.csv" --inputs x,y --target 2
