@@ -1204,24 +1204,26 @@ static nn_status reread(const nn_registry *reg, family fam, const char *name, co
 }
 
 /* 1 when reading `keep` (with floats in short form where short_keys says) gives
- * exactly full. */
+ * exactly full, 0 when not, -1 when memory ran out on the way (taken for a no, it
+ * gave a longer text with NN_OK). */
 static int rereads_as(const nn_registry *reg, family fam, const char *name, const nn_settings *keep,
                       const nn_settings *full, nn_settings *scratch_in, nn_settings *scratch_out,
                       const char *short_key)
 {
     nn_settings_clear(scratch_in);
-    if (nn_settings_merge(scratch_in, keep) != NN_OK)
-        return 0;
-    if (short_key != NULL) {
+    nn_status st = nn_settings_merge(scratch_in, keep);
+    if (st == NN_OK && short_key != NULL) {
         double v = 0.0;
         char buf[64];
         nn_settings_get_float(keep, short_key, &v);
         format_double(v, 1, buf, sizeof buf);
-        if (nn_settings_set_float(scratch_in, short_key, strtod(buf, NULL)) != NN_OK)
-            return 0;
+        st = nn_settings_set_float(scratch_in, short_key, strtod(buf, NULL));
     }
-    return reread(reg, fam, name, scratch_in, scratch_out) == NN_OK &&
-           nn_settings_equal(scratch_out, full);
+    if (st == NN_OK)
+        st = reread(reg, fam, name, scratch_in, scratch_out);
+    if (st == NN_ERR_NOMEM)
+        return -1;
+    return st == NN_OK && nn_settings_equal(scratch_out, full);
 }
 
 /* One line: name, the positional value, then the settings a reader needs. Settings
@@ -1247,7 +1249,10 @@ static nn_status emit_item(sbuf *b, const nn_registry *reg, family fam, const ch
         if ((st = nn_settings_merge(trial, keep)) != NN_OK)
             break;
         nn_settings_remove(trial, key);
-        if (rereads_as(reg, fam, name, trial, full, in, out, NULL)) {
+        int r = rereads_as(reg, fam, name, trial, full, in, out, NULL);
+        if (r < 0) {
+            st = NN_ERR_NOMEM; /* its message is recorded */
+        } else if (r > 0) {
             nn_settings_clear(keep);
             st = nn_settings_merge(keep, trial);
         }
@@ -1255,14 +1260,20 @@ static nn_status emit_item(sbuf *b, const nn_registry *reg, family fam, const ch
     if (st == NN_OK) {
         sb_printf(b, "%s", name);
         /* The positional value first, then the others in the kind's order. */
-        for (int pass = 0; pass < 2; pass++)
-            for (size_t i = 0; i < nn_settings_count(keep); i++) {
+        for (int pass = 0; st == NN_OK && pass < 2; pass++)
+            for (size_t i = 0; st == NN_OK && i < nn_settings_count(keep); i++) {
                 const char *key = nn_settings_key(keep, i);
                 int is_pos = positional != NULL && strcmp(key, positional) == 0;
                 if (is_pos != (pass == 0))
                     continue;
-                int short_float = nn_settings_type(keep, i) == NN_VALUE_FLOAT &&
-                                  rereads_as(reg, fam, name, keep, full, in, out, key);
+                int r = nn_settings_type(keep, i) == NN_VALUE_FLOAT
+                            ? rereads_as(reg, fam, name, keep, full, in, out, key)
+                            : 0;
+                if (r < 0) {
+                    st = NN_ERR_NOMEM;
+                    break;
+                }
+                int short_float = r;
                 if (is_pos)
                     sb_printf(b, " ");
                 else
