@@ -1043,7 +1043,8 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         double sum = 0.0;
         size_t right = 0;
         const int mean = net->loss->reduction == NN_REDUCTION_MEAN;
-        const float cut = nn_net_decision_cut(net); /* per epoch too: on_epoch may set a loss */
+        /* per epoch (on_epoch may set a loss), and only for the accuracy it serves */
+        const float cut = accuracy ? nn_net_decision_cut(net) : 0.5f;
         /* Per-sample steps of a small network run in one loop (net_small.c): the
          * batch loop's bookkeeping and train_step's dispatch were 85 of a 2-2-1
          * update's 757 instructions. The plan and the optimizer's state are made
