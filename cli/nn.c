@@ -283,13 +283,13 @@ static int csv_read_head(const char *path, int header_opt, csv_head *h)
     }
     size_t len = 0;
     int got = read_line(f, line, MAX_LINE + 2, &len);
-    int e = ferror(f);
+    int e = ferror(f) ? errno : 0; /* before fclose can change errno */
     fclose(f);
     if (got > 0 && len > 0 && line[len - 1] == '\r')
         line[--len] = '\0';
     /* The first line's problems said as such: they were read as a line of fewer or
      * more columns (a NUL cut it, a long line was read in part). */
-    const char *bad = e                                  ? strerror(errno)
+    const char *bad = e                                  ? strerror(e)
                       : got == 0                         ? "the file is empty"
                       : got < 0 || len > MAX_LINE        ? "line 1 is longer than 1048576 bytes"
                       : strlen(line) != len              ? "line 1 holds a NUL byte"
