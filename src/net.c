@@ -1243,11 +1243,18 @@ nn_status nn_net_check_grads(nn_net *net, const nn_tensor *x, const nn_tensor *t
         net->param_block[i] = saved;
         if (st != NN_OK)
             return st;
+        /* A step that rounds away (eps below half an ulp of the parameter) or to Inf
+         * measures nothing: 0/0 gave NaN errors, which the comparison below dropped,
+         * and a check of nothing reported 0. */
+        if (!(hp + hm > 0.0) || !isfinite(hp + hm))
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "nn_net_check_grads: eps %g does not move parameter %zu (%g) as a "
+                            "float", eps, i, (double)saved);
         double numeric = (lp - lm) / (hp + hm);
         double analytic = net->grad_block[i];
         double scale = fmax(1.0, fmax(fabs(analytic), fabs(numeric)));
         double err = fabs(analytic - numeric) / scale;
-        if (err > worst)
+        if (isnan(err) || err > worst) /* a NaN (a loss not finite at the steps) stays */
             worst = err;
     }
     *max_err = worst;

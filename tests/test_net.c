@@ -468,6 +468,33 @@ static void test_loss_and_optim_have_one_owner(void **state)
     nn_net_free(b); /* each frees its own: ASan would report a double free */
 }
 
+/* A step that rounds away measures nothing: an error, not a perfect score. The
+ * parameters here are around 1, whose float ulp is 1.2e-7; 1e-8 rounded away and the
+ * check reported max_err 0, with any backward. */
+static void test_check_grads_step(void **state)
+{
+    (void)state;
+    nn_net *net = trained_net(3, 0.1);
+    nn_tensor *x = random_tensor(4, 3, 1), *t = random_tensor(4, 2, 2);
+    size_t n;
+    float *p = nn_net_params(net, &n);
+    p[0] = 1.0f;
+    double err = -1.0;
+    assert_ok(nn_net_check_grads(net, x, t, 1e-3, &err));
+    assert_true(err >= 0.0 && err < 1e-2);
+    const double bad[] = {1e-8, 1e300, INFINITY};
+    for (size_t k = 0; k < 3; k++) {
+        err = -1.0;
+        assert_error(nn_net_check_grads(net, x, t, bad[k], &err), NN_ERR_INVALID_ARG,
+                     "does not move parameter");
+        assert_true(err == -1.0);
+    }
+    assert_true(nn_net_params(net, &n)[0] == 1.0f); /* put back */
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+}
+
 static void test_predict_equals_forward(void **state)
 {
     (void)state;
@@ -1201,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_set_loss),
         cmocka_unit_test(test_whole_set_passes_keep_no_input),
         cmocka_unit_test(test_loss_width_checked_again),
+        cmocka_unit_test(test_check_grads_step),
         cmocka_unit_test(test_loss_and_optim_have_one_owner),
         cmocka_unit_test(test_forward_backward_errors),
         cmocka_unit_test(test_layer_output),

@@ -270,8 +270,11 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
  * *max_err gets the largest |analytic - numeric| / max(1, |analytic|, |numeric|):
  * a relative error for large gradients, an absolute one for small. Parameters end
  * as they were; gradients hold the analytic values. Costs two forward passes per
- * parameter: meant for tests and small networks.
- * Errors: those of nn_net_compute_grads, NN_ERR_INVALID_ARG (eps <= 0). */
+ * parameter: meant for tests and small networks. *max_err is NaN when the loss is
+ * not finite at a step.
+ * Errors: those of nn_net_compute_grads, NN_ERR_INVALID_ARG (eps <= 0, or so small,
+ * or large, that p + eps or p - eps is p again, or Inf, as a float: nothing would
+ * be measured). */
 nn_status nn_net_check_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                              double eps, double *max_err);
 
