@@ -181,6 +181,10 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
                                       built.ops->name, in);
     if (st != NN_OK)
         return st;
+    /* The input width is the network's to set: a build that wrote another made the
+     * backward pass hand the layer a dx past its buffer, or (0) let the layer join a
+     * second network. */
+    built.in_width = in;
     if (built.out_width == 0)
         return nn_error(NN_ERR_SHAPE, "nn_net_add: layer '%s' gives output width 0 for input width %zu",
                         built.ops->name, in);
@@ -427,6 +431,15 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
                                           "forward: layer %zu ('%s') failed", i, l->ops->name);
         if (st != NN_OK)
             return st;
+        /* The view is the network's (tensor.h: its fields are read-only to a layer):
+         * a user layer that changed its shape made predict copy past the caller's y. */
+        const nn_tensor *o = &net->outs[i];
+        if (o->data != net->acts + net->act_offset[i] || o->ndim != 2 || o->shape[0] != b ||
+            o->shape[1] != l->out_width || o->size != b * l->out_width) {
+            nn_view2d_set(&net->outs[i], net->acts + net->act_offset[i], b, l->out_width);
+            return nn_error(NN_ERR_STATE, "forward: layer %zu ('%s') changed its output view",
+                            i, l->ops->name);
+        }
         in = &net->outs[i];
     }
     net->x_last = *x;

@@ -49,6 +49,30 @@ static nn_status two_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *
 static const nn_layer_ops two_ops = {
     .name = "two_only", .build = two_build, .forward = two_forward, .backward = two_backward};
 
+/* Misbehaving user layers: a build that writes its own input width, a forward that
+ * changes the shape of the view it was given. */
+static nn_status liar_build(nn_layer *l, size_t in_width)
+{
+    l->out_width = in_width;
+    l->in_width = 1000;
+    return NN_OK;
+}
+
+static nn_status grow_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
+{
+    (void)l;
+    (void)training;
+    nn_status st = nn_tensor_copy(y, x);
+    y->shape[0] *= 4;
+    y->size *= 4;
+    return st;
+}
+
+static const nn_layer_ops liar_ops = {
+    .name = "liar", .build = liar_build, .forward = two_forward, .backward = two_backward};
+static const nn_layer_ops grow_ops = {
+    .name = "grow", .build = liar_build, .forward = grow_forward, .backward = two_backward};
+
 /* ---- construction --------------------------------------------------------------- */
 
 static void test_new_and_empty(void **state)
@@ -493,6 +517,34 @@ static void test_check_grads_step(void **state)
     nn_tensor_free(x);
     nn_tensor_free(t);
     nn_net_free(net);
+}
+
+/* A user layer's build cannot set its input width (a wider one made backward write
+ * past the gradient buffer, 0 let it join a second network), and a forward that
+ * changes its output view is an error (predict copied past the caller's y). */
+static void test_misbehaving_user_layers(void **state)
+{
+    (void)state;
+    nn_net *a = NULL, *b = NULL;
+    assert_ok(nn_net_new(3, &a));
+    assert_ok(nn_net_new(3, &b));
+    nn_layer *liar = NULL, *grow = NULL;
+    assert_ok(nn_layer_new(&liar_ops, NULL, &liar));
+    assert_ok(nn_net_add(a, liar));
+    assert_int_equal(liar->in_width, 3);
+    assert_error(nn_net_add(b, liar), NN_ERR_INVALID_ARG, "already part of a network");
+    assert_ok(nn_layer_new(&grow_ops, NULL, &grow));
+    assert_ok(nn_net_add(b, grow));
+    float xs[6] = {1, 2, 3, 4, 5, 6}, ys[6 + 1];
+    ys[6] = 42.0f; /* one past y: must stay */
+    nn_tensor x = nn_tensor_view2d(xs, 2, 3), y = nn_tensor_view2d(ys, 2, 3);
+    assert_error(nn_net_predict(b, &x, &y), NN_ERR_STATE, "layer 0 ('grow') changed its output view");
+    assert_true(ys[6] == 42.0f);
+    const nn_tensor *out = NULL;
+    assert_error(nn_net_forward(b, &x, 0, &out), NN_ERR_STATE, "changed its output view");
+    assert_null(nn_net_layer_output(b, 0));
+    nn_net_free(a);
+    nn_net_free(b);
 }
 
 static void test_predict_equals_forward(void **state)
@@ -1229,6 +1281,7 @@ int main(void)
         cmocka_unit_test(test_whole_set_passes_keep_no_input),
         cmocka_unit_test(test_loss_width_checked_again),
         cmocka_unit_test(test_check_grads_step),
+        cmocka_unit_test(test_misbehaving_user_layers),
         cmocka_unit_test(test_loss_and_optim_have_one_owner),
         cmocka_unit_test(test_forward_backward_errors),
         cmocka_unit_test(test_layer_output),
