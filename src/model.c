@@ -1279,8 +1279,14 @@ static nn_status read_optim(loader *ld)
     if (st == NN_OK && nn_settings_count(state) > 0) {
         if (c->set_state == NULL)
             st = bad(r, state_at, "optimizer '%s' takes no scalar state", o->ops->name);
-        else if ((st = c->set_state(c, o, state)) != NN_OK)
-            st = bad_from(r, st, state_at, "the optimizer's scalar state");
+        else {
+            /* A user class may fail without a message: say which, not the last error. */
+            unsigned long seq = nn_error_seq();
+            st = nn_error_if_silent(c->set_state(c, o, state), seq,
+                                    "optimizer '%s' refused its scalar state", o->ops->name);
+            if (st != NN_OK)
+                st = bad_from(r, st, state_at, "the optimizer's scalar state");
+        }
     }
     if (st == NN_OK)
         o->step_count = steps;

@@ -109,7 +109,10 @@ nn_status nn_optim_state(nn_optim *o, const char *name, size_t i, nn_tensor *vie
     if (o->ops->state == NULL)
         return nn_error(NN_ERR_STATE, "nn_optim_state: optimizer '%s' exposes no state",
                         o->ops->name);
-    return o->ops->state(o, name, i, view);
+    unsigned long seq = nn_error_seq(); /* a user optimizer may fail without a message */
+    return nn_error_if_silent(o->ops->state(o, name, i, view), seq,
+                              "nn_optim_state: optimizer '%s' has no state '%s' for tensor %zu",
+                              o->ops->name, name, i);
 }
 
 /* ---- the built-in optimizers' common part ----------------------------------------- */

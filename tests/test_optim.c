@@ -188,6 +188,32 @@ static nn_optim *momentum_new(double lr, double mu, momentum **impl)
     return o;
 }
 
+/* A state op that fails without a message: nn_optim_state says which call failed
+ * (a model load named whatever error came before). */
+static nn_status silent_state(nn_optim *o, const char *name, size_t i, nn_tensor *view)
+{
+    (void)o;
+    (void)name;
+    (void)i;
+    (void)view;
+    return NN_ERR_INVALID_ARG;
+}
+
+static void test_user_state_fails_silently(void **state)
+{
+    (void)state;
+    nn_optim_ops ops = momentum_ops;
+    ops.state = silent_state;
+    ops.destroy = NULL; /* m is on the stack */
+    momentum m = {0};
+    nn_optim *o = NULL;
+    assert_ok(nn_optim_new(&ops, &m, 0.1, &o));
+    nn_tensor v;
+    assert_error(nn_optim_state(o, "velocity", 3, &v), NN_ERR_INVALID_ARG,
+                 "nn_optim_state: optimizer 'momentum' has no state 'velocity' for tensor 3");
+    nn_optim_free(o);
+}
+
 static void test_user_optimizer(void **state)
 {
     (void)state;
@@ -345,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_learning_rate_errors),
         cmocka_unit_test(test_step_errors),
         cmocka_unit_test(test_user_optimizer),
+        cmocka_unit_test(test_user_state_fails_silently),
         cmocka_unit_test(test_user_optimizer_in_network),
         cmocka_unit_test(test_set_optim_failure),
         cmocka_unit_test_teardown(test_step_never_allocates, nn_test_alloc_teardown),
