@@ -50,6 +50,22 @@ static void gemm_small(int ta, int tb, size_t m, size_t n, size_t k, float alpha
     }
 }
 
+/* 1 when the storage of a and b shares a float (an output over an input: the
+ * products read what they have already overwritten, and returned NN_OK). */
+static int overlap(const nn_tensor *a, const nn_tensor *b)
+{
+    return a != NULL && b != NULL && a->size > 0 && b->size > 0 && a->data < b->data + b->size &&
+           b->data < a->data + a->size;
+}
+
+#if defined(__GNUC__)
+__attribute__((noinline, cold))
+#endif
+static nn_status overlap_error(const char *fn, const char *out, const char *in)
+{
+    return nn_error(NN_ERR_INVALID_ARG, "%s: %s overlaps %s", fn, out, in);
+}
+
 nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor *a,
                          const nn_tensor *b, float beta, nn_tensor *c)
 {
@@ -64,6 +80,8 @@ nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor 
         return nn_error(NN_ERR_SHAPE,
                         "nn_kernel_gemm: op(A) is (%zu, %zu), op(B) is (%zu, %zu), C is (%zu, %zu)",
                         m, k, kb, n, rows_of(c), cols_of(c));
+    if (overlap(c, a) || overlap(c, b))
+        return overlap_error(__func__, "C", overlap(c, a) ? "A" : "B");
     if (m <= NN_GEMM_SMALL_MAX && n <= NN_GEMM_SMALL_MAX && k <= NN_GEMM_SMALL_MAX &&
         m * n * k <= NN_GEMM_SMALL_MAX) {
         gemm_small(ta == NN_TRANS, tb == NN_TRANS, m, n, k, alpha, a->data, ac, b->data, bc, beta,
@@ -112,6 +130,8 @@ nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tens
     nn_status st = check_linear(__func__, x, w, b, y);
     if (st != NN_OK)
         return st;
+    if (overlap(y, x) || overlap(y, w) || overlap(y, b))
+        return overlap_error(__func__, "y", overlap(y, x) ? "x" : overlap(y, w) ? "W" : "b");
     size_t bs = rows_of(x), in = cols_of(x), out = rows_of(w);
     if (!nn_linear_is_small(bs, in, out)) {
         /* Broadcast the bias into y, then let one gemm accumulate x W^T onto it. */
@@ -142,6 +162,13 @@ nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, cons
                       cols_of(dx), bs, in);
     if (st != NN_OK)
         return st;
+    const nn_tensor *ins[3] = {x, w, dy};
+    nn_tensor *outs[3] = {dw, db, dx};
+    static const char *const in_names[3] = {"x", "W", "dy"}, *const out_names[3] = {"dW", "db", "dx"};
+    for (int o = 0; o < 3; o++)
+        for (int i = 0; i < 3; i++)
+            if (overlap(outs[o], ins[i]))
+                return overlap_error(__func__, out_names[o], in_names[i]);
     if (!nn_linear_is_small(bs, in, out)) {
         nn_tensor dwm = nn_tensor_view2d(dw->data, out, in);
         st = nn_kernel_gemm(NN_TRANS, NN_NO_TRANS, 1.0f, dy, x, 1.0f, &dwm);

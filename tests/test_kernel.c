@@ -170,13 +170,14 @@ static void test_linear_kernels(void **state)
         assert_memory_equal(dx, dx0, bs * in * sizeof(float));
     }
 
-    /* Shape errors name the sizes. */
-    float z[64] = {0};
-    nn_tensor x23 = nn_tensor_view2d(z, 2, 3), w43 = nn_tensor_view2d(z, 4, 3);
-    nn_tensor w42 = nn_tensor_view2d(z, 4, 2), y24 = nn_tensor_view2d(z, 2, 4);
-    nn_tensor y25 = nn_tensor_view2d(z, 2, 5), b3 = nn_tensor_view1d(z, 3);
-    nn_tensor d23 = nn_tensor_view2d(z, 2, 3), d22 = nn_tensor_view2d(z, 2, 2);
-    nn_tensor dw43 = nn_tensor_view2d(z, 4, 3), dw42 = nn_tensor_view2d(z, 4, 2);
+    /* Shape errors name the sizes (each view on a buffer of its own: outputs may not
+     * overlap inputs). */
+    float zx[16] = {0}, zw[16] = {0}, zy[16] = {0}, zb[16] = {0}, zd[16] = {0}, zdw[16] = {0};
+    nn_tensor x23 = nn_tensor_view2d(zx, 2, 3), w43 = nn_tensor_view2d(zw, 4, 3);
+    nn_tensor w42 = nn_tensor_view2d(zw, 4, 2), y24 = nn_tensor_view2d(zy, 2, 4);
+    nn_tensor y25 = nn_tensor_view2d(zy, 2, 5), b3 = nn_tensor_view1d(zb, 3);
+    nn_tensor d23 = nn_tensor_view2d(zd, 2, 3), d22 = nn_tensor_view2d(zd, 2, 2);
+    nn_tensor dw43 = nn_tensor_view2d(zdw, 4, 3), dw42 = nn_tensor_view2d(zdw, 4, 2);
     assert_ok(nn_kernel_linear(&x23, &w43, NULL, &y24));
     assert_error(nn_kernel_linear(&x23, &w42, NULL, &y24), NN_ERR_SHAPE, "(2, 3)", "(4, 2)");
     assert_error(nn_kernel_linear(&x23, &w43, NULL, &y25), NN_ERR_SHAPE, "(2, 5)");
@@ -188,6 +189,28 @@ static void test_linear_kernels(void **state)
     assert_error(nn_kernel_linear_backward(&x23, &w43, &y24, &dw43, NULL, &d22), NN_ERR_SHAPE,
                  "(2, 2)");
     assert_status(nn_kernel_linear_backward(&x23, &w43, &y24, NULL, NULL, NULL), NN_ERR_NULL_ARG);
+
+    /* Outputs over inputs: refused (they returned NN_OK with wrong numbers: W swapping
+     * the columns of x = [1 2; 3 4] wrote x = [2 2; 4 4] in place). */
+    float xs[4] = {1, 2, 3, 4}, ws[4] = {0, 1, 1, 0};
+    nn_tensor xv = nn_tensor_view2d(xs, 2, 2), wv = nn_tensor_view2d(ws, 2, 2);
+    nn_tensor x_tail = nn_tensor_view2d(xs + 2, 1, 2); /* overlapping, not equal */
+    assert_error(nn_kernel_linear(&xv, &wv, NULL, &xv), NN_ERR_INVALID_ARG, "nn_kernel_linear: y overlaps x");
+    assert_error(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, &xv, &wv, 0.0f, &xv),
+                 NN_ERR_INVALID_ARG, "nn_kernel_gemm: C overlaps A");
+    assert_error(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, &wv, &xv, 0.0f, &xv),
+                 NN_ERR_INVALID_ARG, "C overlaps B");
+    assert_error(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, &x_tail, &wv, 0.0f, &x_tail),
+                 NN_ERR_INVALID_ARG, "C overlaps A");
+    assert_true(xs[0] == 1 && xs[1] == 2 && xs[2] == 3 && xs[3] == 4);
+    nn_tensor dw_over_x = nn_tensor_view2d(zx, 4, 3);
+    assert_error(nn_kernel_linear_backward(&x23, &w43, &y24, &dw_over_x, NULL, NULL),
+                 NN_ERR_INVALID_ARG, "dW overlaps x");
+    /* the BLAS path too: 100 x 100, C over A */
+    static float big[100 * 100], eye[100 * 100];
+    nn_tensor tbig = nn_tensor_view2d(big, 100, 100), teye = nn_tensor_view2d(eye, 100, 100);
+    assert_error(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 1.0f, &tbig, &teye, 0.0f, &tbig),
+                 NN_ERR_INVALID_ARG, "C overlaps A");
 }
 
 static void test_gemm_exact_small(void **state)

@@ -25,8 +25,9 @@ typedef enum nn_trans {
  * are ignored (NaN in C does not propagate). Products with M N K up to 64 are
  * computed by a direct loop (dot products in double), larger ones by cblas_sgemm:
  * below that size a BLAS call costs more than the arithmetic. Either way the
- * result depends only on the operands and, for BLAS, the thread count.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+ * result depends only on the operands and, for BLAS, the thread count. C must not
+ * overlap A or B.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (C overlaps A or B). */
 nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor *a,
                          const nn_tensor *b, float beta, nn_tensor *c);
 
@@ -35,7 +36,7 @@ nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor 
  * overlapping the inputs. Equal to nn_kernel_set_rows then nn_kernel_gemm with
  * beta 1, which is what runs for large sizes; for tiny ones (B in out up to 128, such
  * as a batch of one through a 2-2-1 net) one direct loop in float replaces both
- * calls. Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+ * calls. Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (y overlaps an input). */
 nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tensor *b,
                            nn_tensor *y);
 
@@ -44,7 +45,7 @@ nn_status nn_kernel_linear(const nn_tensor *x, const nn_tensor *w, const nn_tens
  *   db += colsum(dy)   db: out elements, or NULL to skip
  *   dx  = dy w     dx: (B, in), or NULL to skip
  * x: (B, in), w: (out, in); the outputs must not overlap the inputs.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE. */
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (an output overlaps an input). */
 nn_status nn_kernel_linear_backward(const nn_tensor *x, const nn_tensor *w, const nn_tensor *dy,
                                     nn_tensor *dw, nn_tensor *db, nn_tensor *dx);
 
