@@ -40,7 +40,9 @@ static void gemm_small(int ta, int tb, size_t m, size_t n, size_t k, float alpha
         for (size_t j = 0; j < n; j++) {
             const float *ar = a + i * ai, *bc = b + j * bj;
             double s = 0.0;
-            for (size_t p = 0; p < k; p++)
+            /* alpha 0: the product is not formed, as BLAS does (a NaN in A or B then
+             * leaves C alone on both paths) */
+            for (size_t p = 0; alpha != 0.0f && p < k; p++)
                 s += (double)ar[p * ap] * bc[p * bp];
             double v = (double)alpha * s;
             if (beta != 0.0f)

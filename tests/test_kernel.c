@@ -206,6 +206,13 @@ static void test_linear_kernels(void **state)
     nn_tensor dw_over_x = nn_tensor_view2d(zx, 4, 3);
     assert_error(nn_kernel_linear_backward(&x23, &w43, &y24, &dw_over_x, NULL, NULL),
                  NN_ERR_INVALID_ARG, "dW overlaps x");
+    /* alpha 0 forms no product on either path (the direct loop gave NaN from a NaN in
+     * A where BLAS left C alone) */
+    float an[4] = {NAN, 1, 1, 1}, bn[4] = {1, 0, 0, 1}, cn[4] = {2, 2, 2, 2};
+    nn_tensor tan_ = nn_tensor_view2d(an, 2, 2), tbn = nn_tensor_view2d(bn, 2, 2),
+              tcn = nn_tensor_view2d(cn, 2, 2);
+    assert_ok(nn_kernel_gemm(NN_NO_TRANS, NN_NO_TRANS, 0.0f, &tan_, &tbn, 1.0f, &tcn));
+    assert_true(cn[0] == 2.0f && cn[3] == 2.0f);
     /* the BLAS path too: 100 x 100, C over A */
     static float big[100 * 100], eye[100 * 100];
     nn_tensor tbig = nn_tensor_view2d(big, 100, 100), teye = nn_tensor_view2d(eye, 100, 100);

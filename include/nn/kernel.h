@@ -22,7 +22,8 @@ typedef enum nn_trans {
 
 /* C = alpha * op(A) op(B) + beta * C.
  * op(A): (M, K), op(B): (K, N), C: (M, N). With beta == 0, C's old contents
- * are ignored (NaN in C does not propagate). Products with M N K up to 64 are
+ * are ignored (NaN in C does not propagate); with alpha == 0, A and B are (C =
+ * beta C, as BLAS does). Products with M N K up to 64 are
  * computed by a direct loop (dot products in double), larger ones by cblas_sgemm:
  * below that size a BLAS call costs more than the arithmetic. Either way the
  * result depends only on the operands and, for BLAS, the thread count. C must not
