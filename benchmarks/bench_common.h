@@ -5,6 +5,7 @@
 #ifndef NN_BENCH_COMMON_H
 #define NN_BENCH_COMMON_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,21 @@ typedef struct lesson_args {
     float init[9]; /* W1 (2x2 by hidden unit), b1 (2), W2 (1x2), b2: nn's parameter order */
 } lesson_args;
 
+/* A whole number from 0 to max, all of s (strtoul alone took '10x' as 10, '-5' as
+ * 2^64 - 5 and 'ten' as 0). Returns 1 and sets *out, or 0. */
+static inline int bench_count(const char *s, unsigned long max, unsigned long *out)
+{
+    if (s[0] < '0' || s[0] > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end != '\0' || errno != 0 || v > max)
+        return 0;
+    *out = v;
+    return 1;
+}
+
 /* Parses [--epochs E] [--repeats R] [--init FILE] for the program name. FILE holds 9
  * little-endian float32 in nn's parameter order; without it a fixed N(0, 1)-like draw
  * is used. Returns 0, or the exit status after printing why. */
@@ -49,11 +65,13 @@ static inline int lesson_parse(int argc, char **argv, const char *name, lesson_a
     a->epochs = 1000;
     a->repeats = 7;
     memcpy(a->init, fixed, sizeof fixed);
+    unsigned long v = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc)
-            a->epochs = strtoul(argv[++i], NULL, 10);
-        else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc)
-            a->repeats = atoi(argv[++i]);
+        if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc && bench_count(argv[i + 1], 1000000000ul, &v))
+            a->epochs = v, i++;
+        else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc &&
+                 bench_count(argv[i + 1], LESSON_MAX_REPEATS, &v))
+            a->repeats = (int)v, i++;
         else if (strcmp(argv[i], "--init") == 0 && i + 1 < argc)
             init = argv[++i];
         else {

@@ -33,6 +33,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -399,6 +400,12 @@ def main():
         return worker(args)
     if args.quick:
         args.rounds, args.epochs, args.batches = 1, 1, "64,256"
+    # Checked before anything runs: nn_bench took --repeats 0 for its default while
+    # the workers ran no epoch, and a missing gnuplot failed after the whole run.
+    if args.rounds < 1 or args.epochs < 1:
+        ap.error("--rounds and --epochs must be at least 1")
+    if args.plot and shutil.which("gnuplot") is None:
+        ap.error("--plot needs gnuplot (apt-get install gnuplot-nox)")
 
     os.makedirs(args.out, exist_ok=True)
     bench = os.path.join(args.build, "benchmarks", "nn_bench")

@@ -155,23 +155,29 @@ static options parse(int argc, char **argv)
     o.threads = 1;
     o.repeats = 0;
     o.optim = "sgd";
+    /* Every value checked whole (atoi/strtoul took 'ten' as 0 and -1 as 2^64 - 1:
+     * a wrapped batch size made the floor's buffers a few floats long). */
+    unsigned long n = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
             usage();
-        if (strcmp(a, "--threads") == 0)
-            o.threads = atoi(v);
-        else if (strcmp(a, "--repeats") == 0)
-            o.repeats = atoi(v);
-        else if (strcmp(a, "--epochs") == 0)
-            o.epochs = strtoul(v, NULL, 10);
-        else if (strcmp(a, "--batch") == 0)
-            o.batch = strtoul(v, NULL, 10);
-        else if (strcmp(a, "--optim") == 0)
+        if (strcmp(a, "--threads") == 0 && bench_count(v, 256, &n) && n >= 1)
+            o.threads = (int)n;
+        else if (strcmp(a, "--repeats") == 0 && bench_count(v, MAX_REPEATS, &n))
+            o.repeats = (int)n;
+        else if (strcmp(a, "--epochs") == 0 && bench_count(v, 1000000000ul, &n))
+            o.epochs = n;
+        else if (strcmp(a, "--batch") == 0 && bench_count(v, 60000, &n) && n >= 1)
+            o.batch = n;
+        else if (strcmp(a, "--optim") == 0 && (strcmp(v, "sgd") == 0 || strcmp(v, "adam") == 0))
             o.optim = v;
-        else if (strcmp(a, "--lr") == 0)
-            o.lr = atof(v);
-        else if (strcmp(a, "--data") == 0)
+        else if (strcmp(a, "--lr") == 0) {
+            char *end;
+            o.lr = strtod(v, &end);
+            if (*end != '\0' || end == v || !(o.lr > 0.0) || !isfinite(o.lr))
+                usage();
+        } else if (strcmp(a, "--data") == 0 && (strcmp(v, "fashion") == 0 || strcmp(v, "random") == 0))
             o.data = v;
         else if (strcmp(a, "--x") == 0)
             o.x_file = v;
@@ -179,8 +185,8 @@ static options parse(int argc, char **argv)
             o.y_file = v;
         else if (strcmp(a, "--init") == 0)
             o.init_file = v;
-        else if (strcmp(a, "--samples") == 0)
-            o.samples = strtoul(v, NULL, 10);
+        else if (strcmp(a, "--samples") == 0 && bench_count(v, 60000000ul, &n) && n >= 1)
+            o.samples = n;
         else
             usage();
         i++;
