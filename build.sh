@@ -17,6 +17,9 @@
 # or bad usage.
 set -euo pipefail
 
+# The script's own path, before the cd (usage reads its header; a relative $0 would
+# no longer name it from the tree's root).
+readonly SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 readonly JOBS=2
@@ -32,7 +35,7 @@ die() {
 have() { command -v "$1" >/dev/null 2>&1; }
 
 usage() {
-    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$SELF"
 }
 
 # ---- dependencies -------------------------------------------------------------------------

@@ -15,11 +15,12 @@
 # Exit status: 0 no findings, 1 a finding or a build failure, 2 bad usage.
 set -euo pipefail
 
+self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")" # before the cd
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${1:-60}
 if [[ $# -gt 1 || ! $seconds =~ ^[1-9][0-9]*$ ]]; then
-    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0" >&2
+    sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$self" >&2
     exit 2
 fi
 
