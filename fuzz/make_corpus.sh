@@ -5,6 +5,10 @@
 # (ARCH, PARM, LOSS, OPTM with state buffers, STDZ, META), most layer kinds with
 # settings (dropout with its generator's state), and each optimizer's buffers.
 set -euo pipefail
+if [[ $# -ne 1 ]]; then
+    echo "usage: fuzz/make_corpus.sh NN_CLI (the built nn tool)" >&2
+    exit 2
+fi
 nn=$(realpath "$1")
 cd "$(dirname "${BASH_SOURCE[0]}")"
 out=corpus/model

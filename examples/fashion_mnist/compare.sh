@@ -16,6 +16,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 nn_bin=$here/../../build/release/examples/fashion_mnist/nn_fashion_mnist
 threads=1 epochs=10 batch=128 seed=1 history=
 while [[ $# -gt 0 ]]; do
+    # every option but --help takes a value (set -u made a missing one 'unbound variable')
+    if [[ $1 != -h && $1 != --help && $# -lt 2 ]]; then
+        echo "compare.sh: $1 needs a value" >&2
+        exit 2
+    fi
     case $1 in
     --nn) nn_bin=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;

@@ -10,6 +10,7 @@
  *   nn_gender --seed 7          the same with another random start
  *   nn_gender --predict 128 63  also classify a person of 128 lb, 63 in
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,7 +205,8 @@ int main(int argc, char **argv)
             char *end;
             errno = 0;
             seed = strtoull(argv[++i], &end, 10);
-            if (errno != 0 || *end != '\0') {
+            /* a digit first: strtoull takes '' as 0 and '-1' as 2^64 - 1 */
+            if (!isdigit((unsigned char)argv[i][0]) || errno != 0 || *end != '\0') {
                 fprintf(stderr, "nn_gender: --seed needs a non-negative integer, got '%s'\n", argv[i]);
                 return 2;
             }

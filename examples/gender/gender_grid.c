@@ -12,6 +12,7 @@
  *
  *   nn_gender_grid [--seed N] [--step LB] > gender_grid.dat
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
         errno = 0;
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
             seed = strtoull(argv[++i], &end, 10);
+            if (!isdigit((unsigned char)argv[i][0])) /* '' and '-1' are not seeds */
+                errno = EINVAL;
         } else if (strcmp(argv[i], "--step") == 0 && i + 1 < argc) {
             step = strtod(argv[++i], &end);
             if (!(step >= 0.05 && step <= 10))
