@@ -27,11 +27,15 @@ terminals=$(gnuplot -e 'set terminal' 2>&1 || true)
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
 "$grid_bin" "$@" >"$data"
+# gnuplot quotes strings in '...', where a quote is written twice; an output it
+# cannot open made it plot to stdout.
+( : >"$out" ) 2>/dev/null || { echo "plot_gender.sh: cannot write $out" >&2; exit 1; }
+outq=${out//\'/\'\'}
 seed=$(sed -n '/seed [0-9]/{s/.*seed \([0-9]*\).*/\1/p;q}' "$data")
 
 gnuplot <<GP
 set terminal $term size 760,560 font ",10"
-set output '$out'
+set output '$outq'
 set title "The lesson's 2-2-1 network after 1000 epochs (seed $seed): P(female) over weight and height"
 set xlabel 'weight (lb)'
 set ylabel 'height (in)'

@@ -13,6 +13,11 @@ if [[ $# -lt 2 || $# -gt 3 ]]; then
     exit 2
 fi
 csv=$1 out=$2 title=${3:-Training history}
+# gnuplot quotes strings in '...', where a quote is written twice ("Bob's run" and
+# "o'q.png" were syntax errors); an output it cannot open made it plot to stdout.
+gq() { printf '%s' "${1//\'/\'\'}"; }
+( : >"$out" ) 2>/dev/null || { echo "plot_history.sh: cannot write $out" >&2; exit 1; }
+outq=$(gq "$out") titleq=$(gq "$title") csvq=$(gq "$csv")
 command -v gnuplot >/dev/null || { echo "plot_history.sh: gnuplot not found (apt-get install gnuplot-nox)" >&2; exit 2; }
 [[ -r $csv ]] || { echo "plot_history.sh: cannot read $csv" >&2; exit 2; }
 head -n1 "$csv" | grep -q '^epoch,train_loss,train_acc,val_loss,val_acc' ||
@@ -33,7 +38,7 @@ plots() {
         has "$col" || continue
         local style=1 name=training
         [[ $col == "$2" ]] && style=2 name=validation
-        list+=("'$csv' using 1:($3*\$$col) with linespoints ls $style title '$name'")
+        list+=("'$csvq' using 1:($3*\$$col) with linespoints ls $style title '$name'")
     done
     local IFS=,
     echo "${list[*]}"
@@ -49,7 +54,7 @@ xtics="set xtics 1"
 
 gnuplot <<GP
 set terminal $term size $((500 * panels)),380 font ",10"
-set output '$out'
+set output '$outq'
 set datafile separator ","
 set style line 1 lc rgb '#1f77b4' lw 2 pt 7 ps 0.8
 set style line 2 lc rgb '#d62728' lw 2 pt 5 ps 0.8
@@ -57,7 +62,7 @@ set grid lc rgb '#dddddd'
 set xlabel 'epoch'
 $xtics
 set key top right
-set multiplot layout 1,$panels title '$title'
+set multiplot layout 1,$panels title '$titleq'
 set title 'loss'
 set ylabel 'mean loss'
 plot $loss_plots
