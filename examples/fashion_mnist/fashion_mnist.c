@@ -149,7 +149,8 @@ static options parse_args(int argc, char **argv)
         } else if (strcmp(a, "--data") == 0) {
             o.dir = v;
         } else if (strcmp(a, "--epochs") == 0) {
-            if (!parse_size(v, &o.epochs))
+            /* at most a million: the history has one entry per epoch */
+            if (!parse_size(v, &o.epochs) || o.epochs > 1000000)
                 bad_value(a, v);
         } else if (strcmp(a, "--batch") == 0) {
             if (!parse_size(v, &o.batch))

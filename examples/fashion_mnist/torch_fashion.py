@@ -88,6 +88,9 @@ def main():
     ap.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    # the same limits nn_fashion_mnist checks; they met a traceback before
+    if args.epochs < 1 or args.batch < 1 or args.threads < 1 or not 0 < args.val < 1:
+        ap.error("--epochs, --batch and --threads must be >= 1, --val in (0, 1)")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
