@@ -110,6 +110,21 @@ float *nn_net_grads(nn_net *net, size_t *count)
  * (nn_block_size), must not overflow a size_t. */
 #define NN_MAX_SCALARS (SIZE_MAX / sizeof(float) - NN_BLOCK_ALIGN)
 
+/* The room for need items: cap when it holds them, else twice cap when that is more
+ * and no more than NN_DOUBLING_MAX items, else need itself. Doubling makes adding n
+ * layers cost O(n) copies instead of O(n^2) (a spec of 10 000 layers took 10 s);
+ * past the limit, a large network is not made to ask for twice its memory. */
+#define NN_DOUBLING_MAX ((size_t)1 << 22)
+
+static size_t grown(size_t cap, size_t need)
+{
+    if (need <= cap)
+        return cap;
+    if (cap <= NN_DOUBLING_MAX / 2 && 2 * cap > need)
+        return 2 * cap;
+    return need;
+}
+
 static nn_status finish_param_shape(const nn_layer *l, size_t i, nn_tensor *t)
 {
     if (t->ndim < 1 || t->ndim > NN_TENSOR_MAX_DIMS)
@@ -135,13 +150,13 @@ static nn_status finish_param_shape(const nn_layer *l, size_t i, nn_tensor *t)
     return NN_OK;
 }
 
-/* Points every layer's parameter and gradient views into the blocks, in order,
- * and lists them in param_list / grad_list. */
-static void point_views(nn_layer **layers, size_t n_layers, float *pblock, float *gblock,
-                        nn_tensor *plist, nn_tensor *glist)
+/* Points the parameter and gradient views of layers first..n_layers-1 into the blocks,
+ * from float off on, and lists them in param_list / grad_list from entry k on. */
+static void point_views_from(nn_layer **layers, size_t first, size_t n_layers, float *pblock,
+                             float *gblock, nn_tensor *plist, nn_tensor *glist, size_t off,
+                             size_t k)
 {
-    size_t off = 0, k = 0;
-    for (size_t i = 0; i < n_layers; i++) {
+    for (size_t i = first; i < n_layers; i++) {
         nn_layer *l = layers[i];
         for (size_t j = 0; j < l->n_params; j++) {
             l->params[j].data = pblock + off;
@@ -153,6 +168,13 @@ static void point_views(nn_layer **layers, size_t n_layers, float *pblock, float
             k++;
         }
     }
+}
+
+/* Every layer's views, in order. */
+static void point_views(nn_layer **layers, size_t n_layers, float *pblock, float *gblock,
+                        nn_tensor *plist, nn_tensor *glist)
+{
+    point_views_from(layers, 0, n_layers, pblock, gblock, plist, glist, 0, 0);
 }
 
 nn_status nn_net_add(nn_net *net, nn_layer *layer)
@@ -203,38 +225,58 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
         new_scalars += built.params[j].size;
     }
 
-    /* Allocate the grown arrays and blocks before touching the network. */
+    /* Allocate what has to grow before touching the network; what has room is kept. */
     size_t n_scalars = net->n_scalars + new_scalars;
     size_t n_tensors = net->n_tensors + built.n_params;
-    nn_layer **layers = nn_xcalloc(net->n_layers + 1, sizeof *layers);
-    float *pblock = n_scalars ? nn_xcalloc(nn_block_size(n_scalars), sizeof(float)) : NULL;
-    float *gblock = n_scalars ? nn_xcalloc(nn_block_size(n_scalars), sizeof(float)) : NULL;
-    nn_tensor *plist = n_tensors ? nn_xcalloc(n_tensors, sizeof(nn_tensor)) : NULL;
-    nn_tensor *glist = n_tensors ? nn_xcalloc(n_tensors, sizeof(nn_tensor)) : NULL;
-    if (layers == NULL || (n_scalars && (!pblock || !gblock)) || (n_tensors && (!plist || !glist))) {
-        nn_xfree(layers);
-        nn_xfree(pblock);
-        nn_xfree(gblock);
-        nn_xfree(plist);
-        nn_xfree(glist);
+    size_t cap_floats = grown(net->cap_floats, nn_block_size(n_scalars));
+    size_t cap_tensors = grown(net->cap_tensors, n_tensors);
+    size_t cap_layers = grown(net->cap_layers, net->n_layers + 1);
+    int new_floats = cap_floats != net->cap_floats, new_tensors = cap_tensors != net->cap_tensors;
+    nn_layer **layers = cap_layers != net->cap_layers ? nn_xcalloc(cap_layers, sizeof *layers)
+                                                      : net->layers;
+    float *pblock = new_floats ? nn_xcalloc(cap_floats, sizeof(float)) : net->param_block;
+    float *gblock = new_floats ? nn_xcalloc(cap_floats, sizeof(float)) : net->grad_block;
+    nn_tensor *plist = new_tensors ? nn_xcalloc(cap_tensors, sizeof(nn_tensor)) : net->param_list;
+    nn_tensor *glist = new_tensors ? nn_xcalloc(cap_tensors, sizeof(nn_tensor)) : net->grad_list;
+    if (layers == NULL || (cap_floats > 0 && (!pblock || !gblock)) ||
+        (cap_tensors > 0 && (!plist || !glist))) {
+        if (layers != net->layers)
+            nn_xfree(layers);
+        if (new_floats) {
+            nn_xfree(pblock);
+            nn_xfree(gblock);
+        }
+        if (new_tensors) {
+            nn_xfree(plist);
+            nn_xfree(glist);
+        }
         return nn_error(NN_ERR_NOMEM, "nn_net_add: cannot grow the network to %zu parameters",
                         n_scalars);
     }
 
-    /* Commit: keep existing parameter values and gradients, then re-point every view. */
-    if (net->n_scalars > 0) {
-        memcpy(pblock, net->param_block, net->n_scalars * sizeof(float));
-        memcpy(gblock, net->grad_block, net->n_scalars * sizeof(float));
+    /* Commit: keep existing parameter values and gradients, then point the views: all
+     * of them when a block or a list moved, else only the new layer's. */
+    size_t old_layers = net->n_layers, old_scalars = net->n_scalars, old_tensors = net->n_tensors;
+    int moved = new_floats || new_tensors;
+    if (pblock != net->param_block) {
+        if (net->n_scalars > 0) {
+            memcpy(pblock, net->param_block, net->n_scalars * sizeof(float));
+            memcpy(gblock, net->grad_block, net->n_scalars * sizeof(float));
+        }
+        nn_xfree(net->param_block);
+        nn_xfree(net->grad_block);
     }
-    if (net->n_layers > 0)
-        memcpy(layers, net->layers, net->n_layers * sizeof *layers);
+    if (layers != net->layers) {
+        if (net->n_layers > 0)
+            memcpy(layers, net->layers, net->n_layers * sizeof *layers);
+        nn_xfree(net->layers);
+    }
+    if (plist != net->param_list) {
+        nn_xfree(net->param_list); /* point_views fills every entry again */
+        nn_xfree(net->grad_list);
+    }
     *layer = built;
     layers[net->n_layers] = layer;
-    nn_xfree(net->layers);
-    nn_xfree(net->param_block);
-    nn_xfree(net->grad_block);
-    nn_xfree(net->param_list);
-    nn_xfree(net->grad_list);
     net->layers = layers;
     net->n_layers++;
     net->param_block = pblock;
@@ -243,7 +285,14 @@ nn_status nn_net_add(nn_net *net, nn_layer *layer)
     net->grad_list = glist;
     net->n_scalars = n_scalars;
     net->n_tensors = n_tensors;
-    point_views(net->layers, net->n_layers, pblock, gblock, plist, glist);
+    net->cap_floats = cap_floats;
+    net->cap_tensors = cap_tensors;
+    net->cap_layers = cap_layers;
+    if (moved)
+        point_views(net->layers, net->n_layers, pblock, gblock, plist, glist);
+    else
+        point_views_from(net->layers, old_layers, net->n_layers, pblock, gblock, plist, glist,
+                         old_scalars, old_tensors);
     /* Widths changed: the workspace is re-sized on next use, the optimizer's state re-made. */
     free_workspace(net);
     net->optim_ready = 0;

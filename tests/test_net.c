@@ -211,6 +211,43 @@ static void test_add_too_many_parameters(void **state)
     }
 }
 
+/* Adding many layers: the blocks and lists grow by doubling and are reused while they
+ * have room (only the new layer's views are set then). Every view must still point
+ * at its place in order, and values set before must survive the moves. */
+static void test_add_many_layers(void **state)
+{
+    (void)state;
+    nn_net *net = NULL;
+    assert_ok(nn_net_new(1, &net));
+    const size_t n = 300;
+    for (size_t i = 0; i < n; i++) {
+        assert_ok(nn_net_add(net, nn_test_dense(1, nn_init_zeros(), nn_init_zeros())));
+        nn_layer *l = nn_net_layer(net, i);
+        nn_dense_weight(l)->data[0] = (float)i; /* set when added, checked after all */
+        nn_dense_bias(l)->data[0] = -(float)i;
+    }
+    size_t count = 0;
+    float *p = nn_net_params(net, &count), *g = nn_net_grads(net, NULL);
+    assert_int_equal(count, 2 * n);
+    for (size_t i = 0; i < n; i++) {
+        nn_layer *l = nn_net_layer(net, i);
+        assert_ptr_equal(l->params[0].data, p + 2 * i);
+        assert_ptr_equal(l->params[1].data, p + 2 * i + 1);
+        assert_ptr_equal(l->grads[0].data, g + 2 * i);
+        assert_true(p[2 * i] == (float)i && p[2 * i + 1] == -(float)i);
+    }
+    /* It trains: one step through all 300 layers (identities, so nothing overflows). */
+    for (size_t i = 0; i < n; i++) {
+        p[2 * i] = 1.0f;
+        p[2 * i + 1] = 0.0f;
+    }
+    nn_test_mse_sgd(net, 0.1);
+    float xs[1] = {1}, ts[1] = {0};
+    nn_tensor x = nn_tensor_view2d(xs, 1, 1), t = nn_tensor_view2d(ts, 1, 1);
+    assert_ok(nn_net_train_step(net, &x, &t, NULL));
+    nn_net_free(net);
+}
+
 static void test_add_failure_leaves_everything_unchanged(void **state)
 {
     (void)state;
@@ -1277,6 +1314,7 @@ int main(void)
         cmocka_unit_test(test_shape_inference_and_layout),
         cmocka_unit_test(test_add_failure_leaves_everything_unchanged),
         cmocka_unit_test(test_add_too_many_parameters),
+        cmocka_unit_test(test_add_many_layers),
         cmocka_unit_test(test_set_loss),
         cmocka_unit_test(test_whole_set_passes_keep_no_input),
         cmocka_unit_test(test_loss_width_checked_again),
