@@ -106,7 +106,8 @@ static double max_magnitude(const nn_init *init, size_t fan_in, size_t fan_out)
     case NN_INIT_UNIFORM: return fmax(fabs(init->a), fabs(init->b));
     case NN_INIT_NORMAL: return fabs(init->a) + NORMAL_BOUND * fabs(init->b);
     case NN_INIT_XAVIER_UNIFORM: return fans > 0 ? fabs(init->a) * sqrt(6.0 / fans) : 0.0;
-    case NN_INIT_XAVIER_NORMAL: return fans > 0 ? NORMAL_BOUND * fabs(init->a) * sqrt(2.0 / fans) : 0.0;
+    case NN_INIT_XAVIER_NORMAL:
+        return fans > 0 ? NORMAL_BOUND * fabs(init->a) * sqrt(2.0 / fans) : 0.0;
     case NN_INIT_KAIMING_UNIFORM: return in > 0 ? fabs(init->a) * sqrt(3.0 / in) : 0.0;
     case NN_INIT_KAIMING_NORMAL: return in > 0 ? NORMAL_BOUND * fabs(init->a) / sqrt(in) : 0.0;
     case NN_INIT_TORCH_LINEAR: return in > 0 ? 1.0 / sqrt(in) : 0.0;

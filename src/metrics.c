@@ -46,8 +46,9 @@ static nn_status check_shapes(const char *fn, const nn_tensor *pred, const nn_te
                         nn_tensor_ncols(target));
     /* Rows of no columns have no class (the class readers would read past them). */
     if (pred->shape[1] == 0 || target->shape[1] == 0)
-        return nn_error(NN_ERR_SHAPE, "%s: predictions (%zu, %zu) and targets (%zu, %zu) have no columns",
-                        fn, nn_tensor_nrows(pred), nn_tensor_ncols(pred), nn_tensor_nrows(target),
+        return nn_error(NN_ERR_SHAPE,
+                        "%s: predictions (%zu, %zu) and targets (%zu, %zu) have no columns", fn,
+                        nn_tensor_nrows(pred), nn_tensor_ncols(pred), nn_tensor_nrows(target),
                         nn_tensor_ncols(target));
     return NN_OK;
 }
