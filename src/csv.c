@@ -177,10 +177,6 @@ static nn_status choose(const char *path, const char *what, const size_t *idx,
 
 /* ---- numbers ---- */
 
-/* The smallest double that no longer rounds to a finite float (FLT_MAX plus half an
- * ulp; a tie rounds to even, which is infinity). */
-#define FLOAT_LIMIT 0x1.ffffffp127
-
 /* Parses a whole field as a finite float. */
 static nn_status parse_number(const reader *r, const char *field, size_t col, char **header,
                               float *out)
@@ -203,7 +199,7 @@ static nn_status parse_number(const reader *r, const char *field, size_t col, ch
     if (!ok)
         return nn_error(NN_ERR_FORMAT, "nn_csv_load: %s:%zu: column %zu%s: '%.40s' is not a number",
                         r->path, r->lineno, col, name, field);
-    if (!(fabs(v) < FLOAT_LIMIT))
+    if (!(fabs(v) < NN_FLOAT_LIMIT))
         return nn_error(NN_ERR_FORMAT,
                         "nn_csv_load: %s:%zu: column %zu%s: %.40s is beyond the float range",
                         r->path, r->lineno, col, name, field);

@@ -78,9 +78,6 @@ static uint32_t be32(const unsigned char *p)
 
 static uint64_t be64(const unsigned char *p) { return (uint64_t)be32(p) << 32 | be32(p + 4); }
 
-/* See csv.c: the smallest double that does not round to a finite float. */
-#define FLOAT_LIMIT 0x1.ffffffp127
-
 /* Converts count big-endian values of the type at src to floats times scale.
  * *bad is the index of the first value that is not a finite float, or is not once
  * scaled (*by_scale 1 then), or count. */
@@ -117,7 +114,7 @@ static void convert(int type, const unsigned char *src, size_t count, float scal
             break;
         }
         }
-        if (!(fabs(v) < FLOAT_LIMIT)) {
+        if (!(fabs(v) < NN_FLOAT_LIMIT)) {
             *bad = i;
             return;
         }

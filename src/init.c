@@ -86,9 +86,6 @@ static nn_status need_fan(const char *kind, size_t fan)
     return NN_OK;
 }
 
-/* The smallest double that rounds to infinity as a float (FLT_MAX plus half an ulp). */
-#define FLOAT_LIMIT 0x1.ffffffp127
-
 /* The polar method's deviates (rng.c) are below 12.01 in magnitude: u and v are
  * multiples of 2^-52, so s = u^2 + v^2 >= 2^-104, and |u| sqrt(-2 ln s / s) <=
  * sqrt(-2 ln s) <= sqrt(208 ln 2) = 12.01. */
@@ -190,7 +187,7 @@ nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t 
      * touched and whatever the rng's state (so a spec that built once builds with
      * any seed). */
     double bound = max_magnitude(init, fan_in, fan_out);
-    if (!(bound < FLOAT_LIMIT))
+    if (!(bound < NN_FLOAT_LIMIT))
         return nn_error(NN_ERR_INVALID_ARG,
                         "nn_init_fill: '%s' can draw values up to %g, beyond float's range", name,
                         bound);

@@ -88,6 +88,11 @@ int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
  * are finite and SGD leaves its parameters at 0. */
 #define NN_BLOCK_ALIGN 8
 
+/* The smallest double that no longer rounds to a finite float: FLT_MAX plus half an
+ * ulp (a tie rounds to even, which is infinity). A double d is a finite float when
+ * fabs(d) < NN_FLOAT_LIMIT. (The loaders and the initialisers check against it.) */
+#define NN_FLOAT_LIMIT 0x1.ffffffp127
+
 static inline size_t nn_block_size(size_t n_scalars)
 {
     return (n_scalars + NN_BLOCK_ALIGN - 1) / NN_BLOCK_ALIGN * NN_BLOCK_ALIGN;
