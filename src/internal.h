@@ -3,8 +3,10 @@
 #define NN_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "nn/loss.h"
 #include "nn/status.h"
 
@@ -108,7 +110,8 @@ int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, si
 
 /* For a caller that runs many steps: 1 when o is nn's SGD without momentum and weight
  * decay, that is when nn_optim_sgd_block would update; nn_optim_sgd_plain_block is
- * then that update, without the test. */
+ * then that update, without the test (n may also be the unpadded count: a small
+ * network's few parameters are updated one at a time, optim.c). */
 int nn_optim_is_plain_sgd(const struct nn_optim *o);
 void nn_optim_sgd_plain_block(struct nn_optim *o, float *params, const float *grads, size_t n);
 
@@ -141,6 +144,17 @@ nn_status nn_write_file_atomic(const char *fn, const char *path, const void *dat
 /* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
  * NaN or Inf (net.c). */
 int nn_block_has_nonfinite(const float *g, size_t n);
+
+/* Bit 31 set when v is NaN or Inf: an all-ones exponent carries into it, any other
+ * exponent does not. ORed over many values, bit 31 says whether one was not finite
+ * (nn_block_has_nonfinite's test; net_small.c makes it as the gradients are written). */
+#define NN_NONFINITE_BIT 0x80000000u
+static inline uint32_t nn_nonfinite_bits(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (u & 0x7f800000u) + 0x00800000u;
+}
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -779,12 +779,9 @@ int nn_block_has_nonfinite(const float *g, size_t n)
 {
     uint32_t bad = 0;
     n &= ~(size_t)(NN_BLOCK_ALIGN - 1); /* a no-op that tells the compiler: no remainder */
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &g[i], sizeof u);
-        bad |= (u & 0x7f800000u) + 0x00800000u;
-    }
-    return (bad & 0x80000000u) != 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= nn_nonfinite_bits(g[i]);
+    return (bad & NN_NONFINITE_BIT) != 0;
 }
 
 /* Checks that every gradient is finite and, when the network clips, scales them

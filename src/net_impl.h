@@ -32,10 +32,11 @@ static inline void nn_view2d_set(nn_tensor *t, float *data, size_t rows, size_t 
 struct nn_small_unit;
 
 /* A unit's forward and backward pass on one row (the per-sample case), each compiled
- * for the unit's kinds and, for input widths 1 to 4, its width (net_small.c). */
+ * for the unit's kinds and, for input widths 1 to 4, its width (net_small.c). The
+ * backward pass returns the OR of nn_nonfinite_bits over the gradients it wrote. */
 typedef void (*nn_small_row_forward)(const struct nn_small_unit *u, const float *x);
-typedef void (*nn_small_row_backward)(const struct nn_small_unit *u, const float *x,
-                                      const float *dy, float *mid, float *dx);
+typedef uint32_t (*nn_small_row_backward)(const struct nn_small_unit *u, const float *x,
+                                          const float *dy, float *mid, float *dx);
 
 typedef struct nn_small_unit {
     nn_small_kind kind;

@@ -22,29 +22,32 @@
 #include "nn/dense.h"
 #include "nn/loss.h"
 
-/* ---- one row: the units' passes compiled per kind and input width -------------------
+/* ---- one row: the units' passes compiled per kind and widths -------------------------
  *
  * For a batch of one row, a step is bound by the number of instructions it takes (the
  * lesson's net, when this was written: 970 with a dispatch on the kinds and widths in
  * every unit, 890 with this; 756 after later cuts; 210 for a hand-written loop), so
- * each unit gets its own forward and backward
- * function, picked when the plan is made: the activation kind fixed, the input width a
- * constant when it is 1 to 4 (GCC unrolls the loops over it), each z and dz used from
- * a register as soon as it is made. The pair's loops are therefore written out here
+ * each unit gets its own forward and backward function, picked when the plan is made:
+ * the activation kind fixed, the input and output widths constants when they are 1 to
+ * 4 (GCC unrolls the loops over them and keeps a pair's dz in registers; a constant
+ * output width too took a 2-2-1 update from 76 to 69 ns), each z and dz used from a
+ * register as soon as it is made. The pair's loops are therefore written out here
  * rather than composed from nn_linear_small and the activation's loop: composed, each
  * z and dz goes through memory between the two, and a 2-2-1 update took 3-5% longer.
  * The operations and their order are those of the loops in activation_impl.h and
- * kernel_small.h (tests/test_small.c compares them bit for bit); W = 0 stands for any
- * width. The gradients are written, (0 + ...), which is what adding to the zeroed
- * block gives. */
+ * kernel_small.h (tests/test_small.c compares them bit for bit); W or O = 0 stands for
+ * any width. The gradients are written, (0 + ...), which is what adding to the zeroed
+ * block gives, and the backward functions return nn_nonfinite_bits of what they
+ * wrote: the per-sample loop tests them there instead of reading the block again. */
 #define WIDTH(W) ((W) ? (size_t)(W) : u->in)
+#define OUTS(O) ((O) ? (size_t)(O) : u->out)
 
-#define ROW_PAIR(KIND, NAME, W)                                                                    \
-    static void NAME##_pair_forward_##W(const nn_small_unit *u, const float *x)                   \
+#define ROW_PAIR(KIND, NAME, W, O)                                                                 \
+    static void NAME##_pair_forward_##W##_##O(const nn_small_unit *u, const float *x)             \
     {                                                                                              \
         const size_t in = WIDTH(W);                                                                \
         const float *w = u->w;                                                                     \
-        for (size_t j = 0; j < u->out; j++, w += in) {                                             \
+        for (size_t j = 0; j < OUTS(O); j++, w += in) {                                            \
             float s = 0.0f;                                                                        \
             for (size_t p = 0; p < in; p++)                                                        \
                 s += x[p] * w[p];                                                                  \
@@ -53,43 +56,60 @@
             u->y[j] = NAME##_f(&u->act, z);                                                        \
         }                                                                                          \
     }                                                                                              \
-    static void NAME##_pair_backward_##W(const nn_small_unit *u, const float *x, const float *dy, \
-                                         float *dz, float *dx)                                     \
+    static uint32_t NAME##_pair_backward_##W##_##O(const nn_small_unit *u, const float *x,        \
+                                                   const float *dy, float *dz, float *dx)          \
     {                                                                                              \
         const size_t in = WIDTH(W);                                                                \
-        float *dw = u->dw;                                                                         \
-        for (size_t j = 0; j < u->out; j++, dw += in) {                                            \
-            float g = dy[j] * NAME##_df(&u->act, u->z[j], u->y[j]);                                \
-            dz[j] = g;                                                                             \
-            for (size_t p = 0; p < in; p++)                                                        \
-                dw[p] = 0.0f + g * x[p];                                                           \
-            u->db[j] = 0.0f + g;                                                                   \
+        float *dw = u->dw, local[(O) ? (O) : 1];                                                   \
+        float *g = (O) ? local : dz; /* a known width keeps the dz in registers */                 \
+        uint32_t bad = 0;                                                                          \
+        for (size_t j = 0; j < OUTS(O); j++, dw += in) {                                           \
+            g[j] = dy[j] * NAME##_df(&u->act, u->z[j], u->y[j]);                                   \
+            dz[j] = g[j];                                                                          \
+            for (size_t p = 0; p < in; p++) {                                                      \
+                float d = 0.0f + g[j] * x[p];                                                      \
+                dw[p] = d;                                                                         \
+                bad |= nn_nonfinite_bits(d);                                                       \
+            }                                                                                      \
+            float d = 0.0f + g[j];                                                                 \
+            u->db[j] = d;                                                                          \
+            bad |= nn_nonfinite_bits(d);                                                           \
         }                                                                                          \
         if (dx != NULL)                                                                            \
             for (size_t p = 0; p < in; p++) {                                                      \
                 float s = 0.0f;                                                                    \
-                for (size_t j = 0; j < u->out; j++)                                                \
-                    s += dz[j] * u->w[j * in + p];                                                 \
+                for (size_t j = 0; j < OUTS(O); j++)                                               \
+                    s += g[j] * u->w[j * in + p];                                                  \
                 dx[p] = s;                                                                         \
             }                                                                                      \
+        return bad;                                                                                \
     }
 
+/* Every input width from 0 (any) to 4 with output width O. */
+#define ROW_PAIR_IN(KIND, NAME, O)                                                                 \
+    ROW_PAIR(KIND, NAME, 0, O)                                                                     \
+    ROW_PAIR(KIND, NAME, 1, O)                                                                     \
+    ROW_PAIR(KIND, NAME, 2, O)                                                                     \
+    ROW_PAIR(KIND, NAME, 3, O)                                                                     \
+    ROW_PAIR(KIND, NAME, 4, O)
+
 #define ROW_KIND(KIND, NAME)                                                                       \
-    ROW_PAIR(KIND, NAME, 0)                                                                        \
-    ROW_PAIR(KIND, NAME, 1)                                                                        \
-    ROW_PAIR(KIND, NAME, 2)                                                                        \
-    ROW_PAIR(KIND, NAME, 3)                                                                        \
-    ROW_PAIR(KIND, NAME, 4)                                                                        \
+    ROW_PAIR_IN(KIND, NAME, 0)                                                                     \
+    ROW_PAIR_IN(KIND, NAME, 1)                                                                     \
+    ROW_PAIR_IN(KIND, NAME, 2)                                                                     \
+    ROW_PAIR_IN(KIND, NAME, 3)                                                                     \
+    ROW_PAIR_IN(KIND, NAME, 4)                                                                     \
     static void NAME##_act_forward(const nn_small_unit *u, const float *x)                        \
     {                                                                                              \
         NAME##_forward_loop(u->act, x, u->y, u->out);                                              \
     }                                                                                              \
-    static void NAME##_act_backward(const nn_small_unit *u, const float *x, const float *dy,      \
-                                    float *mid, float *dx)                                         \
+    static uint32_t NAME##_act_backward(const nn_small_unit *u, const float *x,                   \
+                                        const float *dy, float *mid, float *dx)                    \
     {                                                                                              \
         (void)mid;                                                                                 \
         if (dx != NULL)                                                                            \
             NAME##_backward_loop(u->act, x, u->y, dy, dx, u->out);                                 \
+        return 0; /* no parameters */                                                              \
     }
 NN_ACTIVATION_CASES(ROW_KIND)
 
@@ -98,11 +118,18 @@ NN_ACTIVATION_CASES(ROW_KIND)
     {                                                                                              \
         nn_linear_small(x, u->w, u->bias, u->y, 1, WIDTH(W), u->out);                              \
     }                                                                                              \
-    static void dense_backward_##W(const nn_small_unit *u, const float *x, const float *dy,       \
-                                   float *mid, float *dx)                                          \
+    static uint32_t dense_backward_##W(const nn_small_unit *u, const float *x, const float *dy,   \
+                                       float *mid, float *dx)                                      \
     {                                                                                              \
         (void)mid;                                                                                 \
-        nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, 1, WIDTH(W), u->out, 1);           \
+        const size_t in = WIDTH(W), n = u->out * in;                                               \
+        nn_linear_small_backward(x, u->w, dy, u->dw, u->db, dx, 1, in, u->out, 1);                 \
+        uint32_t bad = 0;                                                                          \
+        for (size_t k = 0; k < n; k++)                                                             \
+            bad |= nn_nonfinite_bits(u->dw[k]);                                                    \
+        for (size_t j = 0; j < u->out; j++)                                                        \
+            bad |= nn_nonfinite_bits(u->db[j]);                                                    \
+        return bad;                                                                                \
     }
 ROW_DENSE(0)
 ROW_DENSE(1)
@@ -110,30 +137,35 @@ ROW_DENSE(2)
 ROW_DENSE(3)
 ROW_DENSE(4)
 
-/* Sets u's row functions from its kinds and input width. */
+/* Sets u's row functions from its kinds and widths. */
 static void pick_row_functions(nn_small_unit *u)
 {
-    size_t w = u->in <= 4 ? u->in : 0;
-#define PICK(prefix)                                                                               \
-    do {                                                                                           \
-        static const nn_small_row_forward fwd[5] = {prefix##_forward_0, prefix##_forward_1,        \
-                                                    prefix##_forward_2, prefix##_forward_3,        \
-                                                    prefix##_forward_4};                           \
-        static const nn_small_row_backward bwd[5] = {prefix##_backward_0, prefix##_backward_1,     \
-                                                     prefix##_backward_2, prefix##_backward_3,     \
-                                                     prefix##_backward_4};                         \
-        u->row_forward = fwd[w];                                                                   \
-        u->row_backward = bwd[w];                                                                  \
-    } while (0)
+    size_t w = u->in <= 4 ? u->in : 0, o = u->out <= 4 ? u->out : 0;
     if (u->kind == NN_SMALL_DENSE) {
-        PICK(dense);
+        static const nn_small_row_forward fwd[5] = {dense_forward_0, dense_forward_1,
+                                                    dense_forward_2, dense_forward_3,
+                                                    dense_forward_4};
+        static const nn_small_row_backward bwd[5] = {dense_backward_0, dense_backward_1,
+                                                     dense_backward_2, dense_backward_3,
+                                                     dense_backward_4};
+        u->row_forward = fwd[w];
+        u->row_backward = bwd[w];
         return;
     }
+#define ROW_IN(NAME, DIR, O)                                                                       \
+    {NAME##_pair_##DIR##_0_##O, NAME##_pair_##DIR##_1_##O, NAME##_pair_##DIR##_2_##O,              \
+     NAME##_pair_##DIR##_3_##O, NAME##_pair_##DIR##_4_##O}
+#define ROW_TABLE(NAME, DIR)                                                                       \
+    {ROW_IN(NAME, DIR, 0), ROW_IN(NAME, DIR, 1), ROW_IN(NAME, DIR, 2), ROW_IN(NAME, DIR, 3),       \
+     ROW_IN(NAME, DIR, 4)}
     switch (u->act.kind) {
 #define CASE(KIND, NAME)                                                                           \
     case KIND:                                                                                     \
         if (u->kind == NN_SMALL_PAIR) {                                                            \
-            PICK(NAME##_pair);                                                                     \
+            static const nn_small_row_forward fwd[5][5] = ROW_TABLE(NAME, forward);                \
+            static const nn_small_row_backward bwd[5][5] = ROW_TABLE(NAME, backward);              \
+            u->row_forward = fwd[o][w];                                                            \
+            u->row_backward = bwd[o][w];                                                           \
         } else {                                                                                   \
             u->row_forward = NAME##_act_forward;                                                   \
             u->row_backward = NAME##_act_backward;                                                 \
@@ -144,7 +176,8 @@ static void pick_row_functions(nn_small_unit *u)
     default:
         break;
     }
-#undef PICK
+#undef ROW_TABLE
+#undef ROW_IN
 }
 
 void nn_net_small_plan(nn_net *net)
@@ -290,11 +323,14 @@ static inline void forward_row(const nn_small_unit *units, size_t n_units, const
         units[k].row_forward(&units[k], x);
 }
 
-static inline void backward_row(const nn_small_unit *units, size_t n_units, const float *x)
+/* Returns the OR of nn_nonfinite_bits over every gradient written. */
+static inline uint32_t backward_row(const nn_small_unit *units, size_t n_units, const float *x)
 {
+    uint32_t bad = 0;
     for (size_t k = n_units; k-- > 1;)
-        units[k].row_backward(&units[k], units[k - 1].y, units[k].dy, units[k].mid, units[k].dx);
-    units[0].row_backward(&units[0], x, units[0].dy, units[0].mid, NULL);
+        bad |= units[k].row_backward(&units[k], units[k - 1].y, units[k].dy, units[k].mid,
+                                     units[k].dx);
+    return bad | units[0].row_backward(&units[0], x, units[0].dy, units[0].mid, NULL);
 }
 
 /* The loss of y (the last layer's output) against t, its gradient into small_dy:
@@ -380,7 +416,7 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
     /* nn_net_update's test for the plain SGD path, made once: 32 instructions of a
      * 2-2-1 update. */
     const int plain = !(net->clip_norm > 0.0) && nn_optim_is_plain_sgd(net->optim);
-    const size_t nb = nn_block_size(net->n_scalars);
+    const size_t ns = net->n_scalars;
     const float *xr = x->data;
     nn_status st = NN_OK;
     size_t i;
@@ -397,9 +433,9 @@ nn_status nn_net_small_fit_rows(nn_net *net, const nn_tensor *x, const nn_tensor
             st = nn_net_loss_error(value);
             break;
         }
-        backward_row(units, n_units, xr);
-        if (plain && !nn_block_has_nonfinite(net->grad_block, nb)) {
-            nn_optim_sgd_plain_block(net->optim, net->param_block, net->grad_block, nb);
+        uint32_t bad = backward_row(units, n_units, xr);
+        if (plain && !(bad & NN_NONFINITE_BIT)) {
+            nn_optim_sgd_plain_block(net->optim, net->param_block, net->grad_block, ns);
         } else {
             st = nn_net_update(net); /* the general step, or the gradient's error */
             if (st != NN_OK)

@@ -339,6 +339,12 @@ static nn_status check_nonneg(const char *fn, const char *field, double v)
  * every fmaf below was a call into libm (a quarter of an MLP epoch at batch 64).
  * fmaf is correctly rounded either way, so both give the same bits. */
 
+/* Up to this many parameters, sgd_plain_block updates one float at a time. A small
+ * network's gradients were just written one float at a time, and a vector load over
+ * several such stores waits until they reach the cache, where a load of one float is
+ * served from its store: a 2-2-1 update took 74.5 ns with vectors, 68.9 without. */
+#define SGD_SCALAR_MAX 32
+
 /* p[k] -= lr g[k], k < n: SGD without momentum or weight decay, as param.add_(grad,
  * alpha=-lr). Used per tensor by sgd_step and over a network's whole parameter block
  * by nn_optim_sgd_block. Parameters and gradients are separate buffers: restrict
@@ -346,6 +352,16 @@ static nn_status check_nonneg(const char *fn, const char *field, double v)
 NN_FMA_CLONES
 static void sgd_plain_block(float *restrict p, const float *restrict g, size_t n, float neg_lr)
 {
+    if (n <= SGD_SCALAR_MAX) {
+        for (size_t k = 0; k < n; k++) {
+            float v = fmaf(g[k], neg_lr, p[k]);
+#if defined(__GNUC__) && defined(__SSE__)
+            __asm__("" : "+x"(v)); /* an empty barrier: keeps the loop from being vectorised */
+#endif
+            p[k] = v;
+        }
+        return;
+    }
     /* The multiple of NN_BLOCK_ALIGN first, in whole vectors (a network's block is
      * padded to one), then the rest. */
     size_t whole = n & ~(size_t)(NN_BLOCK_ALIGN - 1), k = 0;

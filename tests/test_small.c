@@ -181,6 +181,21 @@ static void test_every_activation(void **state)
     }
 }
 
+/* Every input and output width a pair's single-row functions are compiled for (1 to
+ * 4, and any for 5), in the first pair and in the second, for a few kinds. */
+static void test_every_width(void **state)
+{
+    (void)state;
+    const nn_activation_kind kinds[] = {NN_ACT_SIGMOID, NN_ACT_RELU, NN_ACT_TANH};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (size_t in = 1; in <= 5; in++)
+            for (size_t out = 1; out <= 5; out++) {
+                const spec layers[] = {DENSE(out), ACT(kinds[k]), DENSE(in), ACT(kinds[k])};
+                run r = {in, layers, 4, NN_LOSS_MSE, in, NN_OPTIM_SGD, 1, 4};
+                assert_int_equal(compare_run(&r), 1);
+            }
+}
+
 /* ---- every loss the fused pass takes --------------------------------------------- */
 
 static void test_every_loss(void **state)
@@ -436,6 +451,7 @@ typedef struct fit_case {
     int shuffle;
     double clip;
     int scheduled;
+    size_t in; /* the input width */
 } fit_case;
 
 /* fit with batch 1 on a fused and a generic copy: the same epoch losses, state and,
@@ -444,14 +460,15 @@ typedef struct fit_case {
  * through; the per-sample loop reads the rows from x, so its pass can.) */
 static void compare_fit(const fit_case *c)
 {
-    nn_net *a = make_net(3, c->layers, c->n_layers, 21), *b = make_net(3, c->layers, c->n_layers, 21);
+    size_t in = c->in;
+    nn_net *a = make_net(in, c->layers, c->n_layers, 21), *b = make_net(in, c->layers, c->n_layers, 21);
     size_t tw = c->loss == NN_LOSS_CROSS_ENTROPY ? 1 : nn_net_out_width(a);
     set_loss_optim(a, c->loss, tw, c->optim);
     set_loss_optim(b, c->loss, tw, c->optim);
     assert_ok(nn_loss_set_reduction(nn_net_loss(a), c->reduction));
     assert_ok(nn_loss_set_reduction(nn_net_loss(b), c->reduction));
     b->small_state = 0;
-    nn_tensor *x = nn_test_random_tensor(7, 3, 4, 0), *t = NULL;
+    nn_tensor *x = nn_test_random_tensor(7, in, 4, 0), *t = NULL;
     assert_ok(nn_tensor_new2d(7, tw, &t));
     fill_targets(t, c->loss, nn_net_out_width(a), 6);
     nn_schedule s = nn_schedule_step(1, 0.5);
@@ -498,17 +515,24 @@ static void test_fit_per_sample(void **state)
     const spec cls[] = {DENSE(4), ACT(NN_ACT_RELU), DENSE(3)};
     const spec lone[] = {ACT(NN_ACT_SIGMOID), DENSE(2), ACT(NN_ACT_ELU), DENSE(1), ACT(NN_ACT_SIGMOID)};
     const fit_case cases[] = {
-        {lesson, 4, NN_LOSS_MSE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.0, 0},
-        {lesson, 4, NN_LOSS_MSE, NN_REDUCTION_SUM, NN_OPTIM_SGD, 1, 0.0, 1},
-        {wide, 3, NN_LOSS_MSE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 1, 0.0, 0},
-        {wide, 3, NN_LOSS_MSE, NN_REDUCTION_SUM, NN_OPTIM_ADAM, 0, 0.0, 0},
-        {wide, 3, NN_LOSS_HUBER, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.05, 0},
-        {cls, 3, NN_LOSS_CROSS_ENTROPY, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 1, 0.0, 1},
-        {cls, 3, NN_LOSS_CROSS_ENTROPY, NN_REDUCTION_SUM, NN_OPTIM_RMSPROP, 0, 0.0, 0},
-        {lone, 5, NN_LOSS_BCE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.0, 0},
+        {lesson, 4, NN_LOSS_MSE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.0, 0, 3},
+        {lesson, 4, NN_LOSS_MSE, NN_REDUCTION_SUM, NN_OPTIM_SGD, 1, 0.0, 1, 3},
+        {wide, 3, NN_LOSS_MSE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 1, 0.0, 0, 3},
+        {wide, 3, NN_LOSS_MSE, NN_REDUCTION_SUM, NN_OPTIM_ADAM, 0, 0.0, 0, 3},
+        {wide, 3, NN_LOSS_HUBER, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.05, 0, 3},
+        {cls, 3, NN_LOSS_CROSS_ENTROPY, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 1, 0.0, 1, 3},
+        {cls, 3, NN_LOSS_CROSS_ENTROPY, NN_REDUCTION_SUM, NN_OPTIM_RMSPROP, 0, 0.0, 0, 3},
+        {lone, 5, NN_LOSS_BCE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 0, 0.0, 0, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         compare_fit(&cases[i]);
+    /* the per-sample loop's own finiteness test and update, at every width */
+    for (size_t in = 1; in <= 5; in++)
+        for (size_t out = 1; out <= 5; out++) {
+            const spec layers[] = {DENSE(out), ACT(NN_ACT_TANH), DENSE(in), ACT(NN_ACT_SIGMOID)};
+            fit_case c = {layers, 4, NN_LOSS_MSE, NN_REDUCTION_MEAN, NN_OPTIM_SGD, 1, 0.0, 0, in};
+            compare_fit(&c);
+        }
 }
 
 /* A NaN target in row 3: the same message, naming epoch 1 and batch 3, and the
@@ -567,6 +591,26 @@ static void test_fit_per_sample_error(void **state)
     assert_int_equal(t1, 1);
     nn_net_free(a);
     nn_net_free(b);
+
+    /* Only a weight's gradient overflows (6 x 3e38), in a pair and in a lone dense
+     * layer: the per-sample loop's own test, made as the gradients are written, sees it. */
+    const spec pair[] = {DENSE(1), ACT(NN_ACT_IDENTITY)}, lone[] = {DENSE(1)};
+    const spec *nets[2] = {pair, lone};
+    for (size_t k = 0; k < 2; k++) {
+        a = make_net(1, nets[k], 2 - k, 3);
+        set_loss_optim(a, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+        const float w1 = 1e-38f, b1 = 3.0f;
+        nn_test_set_dense(nn_net_layer(a, 0), &w1, &b1);
+        float x1[2] = {0.5f, 3e38f}, y1[2] = {3.0f, 0.0f};
+        nn_tensor xt = nn_tensor_view2d(x1, 2, 1), yt = nn_tensor_view2d(y1, 2, 1);
+        assert_error(nn_net_fit(a, &xt, &yt, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 2",
+                     "gradient", "inf");
+        assert_int_equal(a->small_state, 1);
+        p1 = nn_net_params(a, &n1);
+        assert_int_equal(n1, 2);
+        assert_true(p1[0] == w1 && p1[1] == b1); /* row 1's gradients were 0 */
+        nn_net_free(a);
+    }
 }
 
 /* ---- errors: the same status, message and untouched parameters ------------------ */
@@ -703,6 +747,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_activation),
+        cmocka_unit_test(test_every_width),
         cmocka_unit_test(test_every_loss),
         cmocka_unit_test(test_every_optimizer),
         cmocka_unit_test(test_shapes_and_batch_limit),
