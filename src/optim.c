@@ -353,6 +353,9 @@ NN_FMA_CLONES
 static void sgd_plain_block(float *restrict p, const float *restrict g, size_t n, float neg_lr)
 {
     if (n <= SGD_SCALAR_MAX) {
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
         for (size_t k = 0; k < n; k++) {
             float v = fmaf(g[k], neg_lr, p[k]);
 #if defined(__GNUC__) && defined(__SSE__)
