@@ -25,8 +25,9 @@ string(REGEX MATCHALL "[^\n]+" lines "${symbols}")
 set(exported 0)
 set(stray "")
 foreach(line IN LISTS lines)
-  # "<address> <type> <name>": functions (T) and data (D, B, R) of the library's own.
-  if(line MATCHES "^[0-9a-fA-F]+ [TDBR] (nn_[A-Za-z0-9_]+)$")
+  # "<address> <type> <name>": functions (T), data (D, B, R), and a function built in
+  # clones (an indirect function, i, and its resolver, W), of the library's own.
+  if(line MATCHES "^[0-9a-fA-F]+ [TDBRiW] (nn_[A-Za-z0-9_.]+)$")
     set(name ${CMAKE_MATCH_1})
     math(EXPR exported "${exported} + 1")
     if(NOT declared MATCHES "[^A-Za-z0-9_]${name}[ ]*\\(")

@@ -141,13 +141,9 @@ float nn_net_decision_cut(const struct nn_net *net);
  * Errors: NN_ERR_IO (the message says which step failed and why), NN_ERR_NOMEM. */
 nn_status nn_write_file_atomic(const char *fn, const char *path, const void *data, size_t size);
 
-/* 1 when one of the first n floats of the block g, n a multiple of NN_BLOCK_ALIGN, is
- * NaN or Inf (net.c). */
-int nn_block_has_nonfinite(const float *g, size_t n);
-
 /* Bit 31 set when v is NaN or Inf: an all-ones exponent carries into it, any other
  * exponent does not. ORed over many values, bit 31 says whether one was not finite
- * (nn_block_has_nonfinite's test; net_small.c makes it as the gradients are written). */
+ * (net.c tests a gradient block so; net_small.c as the gradients are written). */
 #define NN_NONFINITE_BIT 0x80000000u
 static inline uint32_t nn_nonfinite_bits(float v)
 {

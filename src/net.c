@@ -775,7 +775,7 @@ int nn_net_training(const nn_net *net) { return net != NULL && net->training; }
  * loop vectorizes (a float sum is a serial chain without -ffast-math: it cost 10% of
  * an MLP epoch at batch 64); with AVX2, 8 floats at a time. */
 NN_AVX2_CLONES
-int nn_block_has_nonfinite(const float *g, size_t n)
+static int block_has_nonfinite(const float *g, size_t n)
 {
     uint32_t bad = 0;
     n &= ~(size_t)(NN_BLOCK_ALIGN - 1); /* a no-op that tells the compiler: no remainder */
@@ -797,7 +797,7 @@ static nn_status guard_grads(nn_net *net)
         return st;
     }
     const float *g = net->grad_block;
-    if (nn_block_has_nonfinite(g, nn_block_size(net->n_scalars))) {
+    if (block_has_nonfinite(g, nn_block_size(net->n_scalars))) {
         size_t i = 0;
         while (i < net->n_scalars && isfinite(g[i]))
             i++;
