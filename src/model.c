@@ -253,6 +253,11 @@ nn_status nn_model_set_meta(nn_model *m, const char *key, const char *value)
             }
         return NN_OK;
     }
+    /* A new key past the reader's limit would make a file nn_model_load refuses. */
+    if (m->n_meta >= MAX_META && nn_model_meta(m, key) == NULL)
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "nn_model_set_meta: a model holds at most %u metadata entries (what "
+                        "nn_model_load reads back)", MAX_META);
     char *k = dup_string(key), *v = dup_string(value);
     nn_status st = k != NULL && v != NULL
                        ? meta_put(m, k, v)

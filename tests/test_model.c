@@ -552,8 +552,25 @@ static void test_standardisation_and_metadata(void **state)
     assert_int_equal(nn_model_meta_count(m), 2);
     assert_error(nn_model_set_meta(m, "", "x"), NN_ERR_INVALID_ARG, "empty");
     nn_model_buffer_free(data);
-    nn_model_free(m);
     nn_model_free(back);
+
+    /* Up to 4096 entries, the most the loader reads back: the file of a full model
+     * loads; a 4097th key is refused, a new value for a key is not. */
+    char key[16];
+    for (size_t i = nn_model_meta_count(m); i < 4096; i++) {
+        snprintf(key, sizeof key, "k%zu", i);
+        assert_ok(nn_model_set_meta(m, key, "v"));
+    }
+    assert_error(nn_model_set_meta(m, "one_more", "v"), NN_ERR_INVALID_ARG, "at most 4096");
+    assert_ok(nn_model_set_meta(m, "k4095", "w"));
+    assert_int_equal(nn_model_meta_count(m), 4096);
+    data = save_mem(m, NULL, 0, &n);
+    assert_ok(nn_model_load_buffer(data, n, NULL, &back));
+    assert_int_equal(nn_model_meta_count(back), 4096);
+    assert_string_equal(nn_model_meta(back, "k4095"), "w");
+    nn_model_buffer_free(data);
+    nn_model_free(back);
+    nn_model_free(m);
 }
 
 /* ---- the byte layout ---------------------------------------------------------------------- */

@@ -97,8 +97,10 @@ nn_status nn_model_standardise(const nn_model *m, nn_tensor *x);
 /* ---- metadata: string keys and values ------------------------------------------------ */
 
 /* Sets key to value (both copied; a key is set once, later sets replace the value);
- * value NULL removes the key. Keys are non-empty.
- * Errors: NN_ERR_NULL_ARG (m or key), NN_ERR_INVALID_ARG (empty key), NN_ERR_NOMEM. */
+ * value NULL removes the key. Keys are non-empty; a model holds at most 4096 entries,
+ * the most nn_model_load reads back.
+ * Errors: NN_ERR_NULL_ARG (m or key), NN_ERR_INVALID_ARG (empty key, a new key past
+ * 4096 entries), NN_ERR_NOMEM. */
 nn_status nn_model_set_meta(nn_model *m, const char *key, const char *value);
 
 /* The value of key, borrowed until the key changes, or NULL when it is not set. */
@@ -119,8 +121,8 @@ uint32_t nn_model_format_version(const nn_model *m);
 #define NN_SAVE_NO_LOSS  0x2u /* leave the loss out */
 
 /* Writes the model to path atomically (see above); an existing file is replaced
- * only when everything has been written and flushed. The file is created with
- * mode 0644. registry: the classes of the network's kinds (NULL: built-ins).
+ * only when everything has been written and flushed. A new file gets mode 0666 less
+ * the umask, a replaced one keeps its mode. registry: the classes of the network's kinds (NULL: built-ins).
  * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (a layer, loss or optimizer without a
  * class in the registry; unknown flags), NN_ERR_NUMERIC (a parameter or optimizer
  * state value is NaN or Inf: the loader would refuse the file, so nothing is
