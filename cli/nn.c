@@ -556,7 +556,7 @@ static const char train_help[] =
     "Training (override the spec):\n"
     "  --epochs N  --batch N  --lr X  --seed N\n"
     "  --accuracy         also measure accuracy (automatic for cross_entropy, nll and\n"
-    "                     single-output bce)\n"
+    "                     single-output bce or bce_logits)\n"
     "Output:\n"
     "  -o, --output MODEL the model file to write (atomically)\n"
     "  --no-optim         leave the optimizer state out (a smaller file to ship)\n"
@@ -1031,13 +1031,15 @@ static const char eval_help[] =
     "is applied) and, for a classifier, its accuracy and confusion matrix (rows: the\n"
     "true classes, columns: the predicted ones).\n"
     "\n"
-    "  --target COLS   target column(s), as for nn train (default: the last)\n"
-    "  --inputs COLS   input columns (default: every other column)\n"
+    "  --target COLS   target column(s), as for nn train (default: the model's, when\n"
+    "                  it was trained with --target; else the last)\n"
+    "  --inputs COLS   input columns (default: the model's, when it was trained with\n"
+    "                  --inputs; else every other column)\n"
     "  --header, --no-header\n"
     "                  as for nn train (default: detected)\n"
     "  --accuracy      accuracy and confusion matrix for any loss (automatic for\n"
-    "                  cross_entropy, nll and single-output bce); a single output is\n"
-    "                  class 1 when >= 0.5\n"
+    "                  cross_entropy, nll and single-output bce or bce_logits); a\n"
+    "                  single output is class 1 when >= 0.5 (>= 0 for bce_logits)\n"
     "  -h, --help      this text\n";
 
 static int cmd_eval(int argc, char **argv)
