@@ -192,7 +192,7 @@ static nn_status push_token(const parser *p, line_tokens *lt, tok_kind kind, siz
                             const char *text, size_t len, token **out)
 {
     if (lt->n == MAX_TOKENS)
-        return perr_at(p, p->line, column, "more than %u words on one line", MAX_TOKENS);
+        return perr_at(p, p->line, column, "more than %u tokens on one line", MAX_TOKENS);
     if (lt->n == lt->cap) {
         size_t cap = lt->cap ? 2 * lt->cap : 16;
         token *t = nn_xcalloc(cap, sizeof *t);

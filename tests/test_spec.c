@@ -602,12 +602,12 @@ static void test_reader_limits(void **state)
     assert_error(nn_spec_parse(text, NULL, NULL, &spec, &err), NN_ERR_FORMAT,
                  "more than 10000 layers");
     assert_int_equal(err.line, 10002);
-    /* A line of more than 1024 words. */
+    /* A line of more than 1024 tokens. */
     strcpy(text, "input 2\ndense 1");
     for (size_t i = 0; i < 1100; i++)
         strcat(text + 15 + 2 * i, " 1");
     assert_error(nn_spec_parse(text, NULL, NULL, &spec, &err), NN_ERR_FORMAT,
-                 "more than 1024 words");
+                 "more than 1024 tokens");
     assert_int_equal(err.line, 2);
     free(text);
     /* More than 16 MiB of text, from a string as from a file (only files were held

@@ -5,7 +5,7 @@
  * path from files to training:
  *
  *   nn_dataset *all, *train, *val;
- *   nn_idx_load_dataset(images, labels, 1.0f / 255, &all);   (or nn_csv_load + nn_dataset_new)
+ *   nn_idx_load_dataset(images, labels, 1.0f / 255, 10, &all); (or nn_csv_load + nn_dataset_new)
  *   nn_dataset_split(all, 0.1, &rng, &train, &val);           10% held out, seeded
  *   nn_scaler_fit(nn_dataset_x(train), &scaler);              statistics of train only
  *   nn_dataset_standardize(train, scaler); nn_dataset_standardize(val, scaler);

@@ -12,7 +12,7 @@
  *   nn_net *net; nn_net_new(2, &net);
  *   nn_net_add(net, dense_layer); nn_net_add(net, sigmoid_layer); ...
  *   nn_net_init_params(net, &rng);
- *   nn_net_set_loss(net, mse); nn_net_set_optim(net, sgd);
+ *   nn_net_set_loss(net, mse, 1); nn_net_set_optim(net, sgd);
  *   nn_net_fit(net, x, y, &fit_params, history);
  *   nn_net_predict(net, x_new, y_new);
  *   nn_net_free(net);

@@ -9,7 +9,7 @@
  * after t calls of scheduler.step(). torch computes most of them recursively
  * (lr(t) from lr(t - 1)); the closed forms here are the ones torch's own
  * _get_closed_form_lr gives, and agree with the recursion to within a few double
- * roundings (measured: below 1e-15 relative over 20 steps; tests/test_optim_torch.c).
+ * roundings (measured: below 5e-15 relative over 20 steps; tests/test_optim_torch.c).
  * All arithmetic is in double. Nothing allocates.
  *
  * Typical use, one rate per epoch:
