@@ -84,10 +84,10 @@ int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
 
 /* A network's parameter and gradient blocks are allocated to a multiple of
  * NN_BLOCK_ALIGN floats (nn_block_size), the tail after the n_scalars in use zero:
- * the passes over a whole block (the finiteness check, plain SGD) then run in whole
- * vectors, without remainder loops (for the 2-2-1 net's 9 parameters, 781 -> 772
- * instructions an update). Nothing writes the tail, so it stays zero: its gradients
- * are finite and SGD leaves its parameters at 0. */
+ * the finiteness check of a whole gradient block then runs in whole vectors, without
+ * a remainder loop. Nothing writes the tail, so it stays zero: its gradients are
+ * finite, and SGD updates only the parameters in use (with an lr beyond float's range,
+ * 0 - lr x 0 would be NaN there). */
 #define NN_BLOCK_ALIGN 8
 
 /* The smallest double that no longer rounds to a finite float: FLT_MAX plus half an
@@ -100,8 +100,9 @@ static inline size_t nn_block_size(size_t n_scalars)
     return (n_scalars + NN_BLOCK_ALIGN - 1) / NN_BLOCK_ALIGN * NN_BLOCK_ALIGN;
 }
 
-/* One step of plain SGD over a network's whole parameter block (n: its padded size,
- * nn_block_size): when o is nn's SGD without momentum and weight decay, updates
+/* One step of plain SGD over a network's whole parameter block (n: the parameters in
+ * use, not the padded size: the tail stays zero): when o is nn's SGD without momentum
+ * and weight decay, updates
  * params[k] -= lr grads[k] for k < n exactly as nn_optim_step would (same bits, same
  * step counts) and returns 1; otherwise does nothing and returns 0. One loop instead
  * of one per tensor. */
@@ -110,8 +111,7 @@ int nn_optim_sgd_block(struct nn_optim *o, float *params, const float *grads, si
 
 /* For a caller that runs many steps: 1 when o is nn's SGD without momentum and weight
  * decay, that is when nn_optim_sgd_block would update; nn_optim_sgd_plain_block is
- * then that update, without the test (n may also be the unpadded count: a small
- * network's few parameters are updated one at a time, optim.c). */
+ * then that update, without the test. */
 int nn_optim_is_plain_sgd(const struct nn_optim *o);
 void nn_optim_sgd_plain_block(struct nn_optim *o, float *params, const float *grads, size_t n);
 

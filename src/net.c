@@ -42,6 +42,7 @@ static void free_workspace(nn_net *net)
     net->acts = NULL;
     net->act_offset = NULL;
     net->gbuf[0] = net->gbuf[1] = NULL;
+    net->acts_size = net->gbuf_size = 0;
     net->outs = NULL;
     net->small_views = 0;
     net->max_batch = 0;
@@ -440,12 +441,37 @@ nn_status nn_net_reserve(nn_net *net, size_t max_batch)
     net->act_offset = offs;
     net->gbuf[0] = g0;
     net->gbuf[1] = g1;
+    net->acts_size = act_total;
+    net->gbuf_size = max_width * max_batch;
     net->outs = outs;
     net->max_batch = max_batch;
     return NN_OK;
 }
 
 /* ---- forward and backward ------------------------------------------------------------ */
+
+/* 1 when the n floats at p and the m floats at q share memory. (Compared as integers:
+ * relational operators on pointers into different objects are undefined.) */
+static int overlaps(const float *p, size_t n, const float *q, size_t m)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)q;
+    return n > 0 && m > 0 && a < b + m * sizeof(float) && b < a + n * sizeof(float);
+}
+
+/* Refuses a tensor whose data lies in the network's workspace, a view of a layer's
+ * output (nn_net_layer_output) say: a pass writes there while it reads the tensor, and
+ * nn_net_reserve frees it when the workspace grows. what names the argument. */
+static nn_status check_outside(const char *fn, const nn_net *net, const nn_tensor *t,
+                               const char *what)
+{
+    if (overlaps(t->data, t->size, net->acts, net->acts_size) ||
+        overlaps(t->data, t->size, net->gbuf[0], net->gbuf_size) ||
+        overlaps(t->data, t->size, net->gbuf[1], net->gbuf_size))
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "%s: the %s lies in the network's own buffers (a layer's output?): "
+                        "copy it first", fn, what);
+    return NN_OK;
+}
 
 static nn_status check_input(const char *fn, const nn_net *net, const nn_tensor *x)
 {
@@ -454,7 +480,7 @@ static nn_status check_input(const char *fn, const nn_net *net, const nn_tensor 
     if (x->ndim != 2 || x->shape[1] != net->in_width)
         return nn_error(NN_ERR_SHAPE, "%s: input is (%zu, %zu) (%d-D), the network takes (B, %zu)",
                         fn, nn_tensor_nrows(x), nn_tensor_ncols(x), x->ndim, net->in_width);
-    return NN_OK;
+    return check_outside(fn, net, x, "input");
 }
 
 /* Checks that a batch for a pass has rows (a pass reserves a workspace for them). */
@@ -545,6 +571,8 @@ nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
     if (y->ndim != 2 || y->shape[0] != n || y->shape[1] != out_w)
         return nn_error(NN_ERR_SHAPE, "nn_net_predict: output is (%zu, %zu), needs (%zu, %zu)",
                         nn_tensor_nrows(y), nn_tensor_ncols(y), n, out_w);
+    if ((st = check_outside(__func__, net, y, "output")) != NN_OK)
+        return st;
     if (n == 0) /* nothing to predict: no pass, and the last one stays as it was */
         return NN_OK;
     size_t chunk = chunk_rows(net, n);
@@ -626,6 +654,11 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
     if (dx != NULL && (dx->ndim != 2 || dx->shape[0] != net->batch || dx->shape[1] != net->in_width))
         return nn_error(NN_ERR_SHAPE, "nn_net_backward: dx is (%zu, %zu), the input was (%zu, %zu)",
                         nn_tensor_nrows(dx), nn_tensor_ncols(dx), net->batch, net->in_width);
+    nn_status st = check_outside(__func__, net, dy, "gradient dy");
+    if (st == NN_OK && dx != NULL)
+        st = check_outside(__func__, net, dx, "gradient dx");
+    if (st != NN_OK)
+        return st;
     return backward(net, dy, dx);
 }
 
@@ -640,6 +673,9 @@ static nn_status check_target(const char *fn, nn_net *net, const nn_tensor *x,
         return nn_error(NN_ERR_SHAPE, "%s: targets are (%zu, %zu) (%d-D), expected (%zu, %zu)", fn,
                         nn_tensor_nrows(target), nn_tensor_ncols(target), target->ndim, x->shape[0],
                         net->target_width);
+    nn_status outside = check_outside(fn, net, target, "target");
+    if (outside != NN_OK)
+        return outside;
     /* Layers added since nn_net_set_loss may have changed the output width; the fused
      * pass (net_small.c) relies on this check, as it does not go through nn_loss_eval. */
     if (!net->loss_fits) {
@@ -702,9 +738,14 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
     return eval_set(net, x, target, loss, NULL);
 }
 
+/* v for a message: a NaN as "nan", whatever its sign bit. The sign of a NaN that an
+ * operation makes is not specified, and the fused and generic passes compute the same
+ * product with its operands in either order. */
+static double unsigned_nan(double v) { return isnan(v) ? (double)NAN : v; }
+
 nn_status nn_net_loss_error(double value)
 {
-    return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", value);
+    return nn_error(NN_ERR_NUMERIC, "nn_net_compute_grads: the loss is %g", unsigned_nan(value));
 }
 
 /* Checks x and target (not NULL) for a training pass (fn names the caller in
@@ -793,7 +834,8 @@ static nn_status guard_grads(nn_net *net)
         double total;
         nn_status st = nn_clip_grad_norm(net->grad_list, net->n_tensors, net->clip_norm, &total);
         if (st == NN_ERR_NUMERIC)
-            return nn_error(st, "nn_net_train_step: a gradient is NaN or Inf (norm %g)", total);
+            return nn_error(st, "nn_net_train_step: a gradient is NaN or Inf (norm %g)",
+                            unsigned_nan(total));
         return st;
     }
     const float *g = net->grad_block;
@@ -802,7 +844,7 @@ static nn_status guard_grads(nn_net *net)
         while (i < net->n_scalars && isfinite(g[i]))
             i++;
         return nn_error(NN_ERR_NUMERIC, "nn_net_train_step: gradient %zu of %zu is %g", i,
-                        net->n_scalars, i < net->n_scalars ? (double)g[i] : 0.0);
+                        net->n_scalars, i < net->n_scalars ? unsigned_nan(g[i]) : 0.0);
     }
     return NN_OK;
 }
@@ -812,8 +854,10 @@ nn_status nn_net_update(nn_net *net)
     nn_status st = guard_grads(net);
     if (st != NN_OK)
         return st;
-    if (nn_optim_sgd_block(net->optim, net->param_block, net->grad_block,
-                           nn_block_size(net->n_scalars)))
+    /* Over the parameters in use, not the padded block: an lr beyond float's range
+     * makes -lr -Inf, and 0 x -Inf would write NaN into the tail, which a layer added
+     * later takes over (internal.h). */
+    if (nn_optim_sgd_block(net->optim, net->param_block, net->grad_block, net->n_scalars))
         return NN_OK;
     return nn_optim_step(net->optim, net->param_list, net->grad_list, net->n_tensors);
 }

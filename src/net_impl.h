@@ -90,6 +90,7 @@ struct nn_net {
     float *acts;
     size_t *act_offset;
     float *gbuf[2];
+    size_t acts_size, gbuf_size; /* floats in acts and in each gbuf */
     nn_tensor *outs; /* outs[i]: layer i's output of the last forward, (B, out_i) */
 
     /* The last forward's input and batch size, for backward. */

@@ -365,8 +365,7 @@ static void sgd_plain_block(float *restrict p, const float *restrict g, size_t n
         }
         return;
     }
-    /* The multiple of NN_BLOCK_ALIGN first, in whole vectors (a network's block is
-     * padded to one), then the rest. */
+    /* The multiple of NN_BLOCK_ALIGN first, in whole vectors, then the rest. */
     size_t whole = n & ~(size_t)(NN_BLOCK_ALIGN - 1), k = 0;
     for (; k < whole; k++)
         p[k] = fmaf(g[k], neg_lr, p[k]);

@@ -420,6 +420,50 @@ static void test_layer_output(void **state)
     nn_net_free(net);
 }
 
+/* A layer's output is a view of the network's workspace: a pass writes it while it
+ * reads its arguments, and a larger batch frees it. Handed back as an input, target,
+ * output or gradient, it is refused, before anything runs; a copy is fine. */
+static void test_workspace_views_refused(void **state)
+{
+    (void)state;
+    nn_net *net = nn_test_mlp(2, 2, 2, 1);
+    nn_test_mse_sgd(net, 0.1);
+    nn_tensor *x = random_tensor(4, 2, 1), *t = random_tensor(4, 2, 2), *y = random_tensor(4, 2, 3);
+    const nn_tensor *out = NULL;
+    assert_ok(nn_net_forward(net, x, 1, &out));
+    nn_tensor h = *nn_net_layer_output(net, 0), o = *nn_net_layer_output(net, 3);
+    size_t count;
+    float *before = nn_test_params_copy(net, &count);
+    const char *in_ws = "lies in the network's own buffers";
+    assert_error(nn_net_predict(net, &h, y), NN_ERR_INVALID_ARG, "nn_net_predict: the input", in_ws);
+    assert_error(nn_net_predict(net, x, &o), NN_ERR_INVALID_ARG, "nn_net_predict: the output", in_ws);
+    assert_error(nn_net_forward(net, &h, 1, &out), NN_ERR_INVALID_ARG, "the input", in_ws);
+    double loss;
+    assert_error(nn_net_eval_loss(net, &h, t, &loss), NN_ERR_INVALID_ARG, "the input", in_ws);
+    assert_error(nn_net_train_step(net, x, &o, &loss), NN_ERR_INVALID_ARG, "the target", in_ws);
+    nn_fit_params fp = nn_fit_default_params();
+    fp.epochs = 1;
+    fp.batch_size = 8; /* more rows than reserved: the workspace would be re-made */
+    fp.progress = NN_PROGRESS_OFF;
+    assert_error(nn_net_fit(net, &h, t, &fp, NULL), NN_ERR_INVALID_ARG, "nn_net_fit: the input",
+                 in_ws);
+    assert_true(nn_test_params_equal(net, before, count));
+    /* backward: a forward pass on the caller's data first */
+    assert_ok(nn_net_forward(net, x, 1, &out));
+    o = *nn_net_layer_output(net, 3);
+    assert_error(nn_net_backward(net, &o, NULL), NN_ERR_INVALID_ARG, "the gradient dy", in_ws);
+    nn_tensor dx = *nn_net_layer_output(net, 0);
+    assert_error(nn_net_backward(net, t, &dx), NN_ERR_INVALID_ARG, "the gradient dx", in_ws);
+    /* a copy of an output is the caller's */
+    memcpy(y->data, nn_net_layer_output(net, 0)->data, 8 * sizeof(float));
+    assert_ok(nn_net_predict(net, y, t));
+    free(before);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_tensor_free(y);
+    nn_net_free(net);
+}
+
 /* The whole-set passes run the network on the caller's x in chunks; x may be freed
  * once they return, so nn_net_backward must not go back through their last chunk
  * (it would read x for the first layer's weight gradient). The layer outputs stay
@@ -1323,6 +1367,7 @@ int main(void)
         cmocka_unit_test(test_loss_and_optim_have_one_owner),
         cmocka_unit_test(test_forward_backward_errors),
         cmocka_unit_test(test_layer_output),
+        cmocka_unit_test(test_workspace_views_refused),
         cmocka_unit_test(test_predict_equals_forward),
         cmocka_unit_test(test_eval_loss_equals_manual),
         cmocka_unit_test(test_compute_grads_matches_manual),

@@ -671,6 +671,45 @@ static void test_errors_match(void **state)
     assert_string_equal(msg, nn_last_error());
     assert_int_equal(d->small_state, 1);
 
+    /* A NaN gradient made from two NaNs of opposite signs: the two passes multiply them
+     * in either order, so its sign may differ; the message says "nan" for both. */
+    const spec nan_net[] = {DENSE(2), ACT(NN_ACT_GELU), ACT(NN_ACT_ELU)};
+    nn_net *f = make_net(1, nan_net, 3, 3), *g = make_net(1, nan_net, 3, 3);
+    set_loss_optim(f, NN_LOSS_NLL, 1, NN_OPTIM_SGD);
+    set_loss_optim(g, NN_LOSS_NLL, 1, NN_OPTIM_SGD);
+    g->small_state = 0;
+    const float wn[2] = {0.0f, -INFINITY}, bn[2] = {0.0f, INFINITY}; /* z = NaN for class 1 */
+    nn_test_set_dense(nn_net_layer(f, 0), wn, bn);
+    nn_test_set_dense(nn_net_layer(g, 0), wn, bn);
+    float x0[1] = {0.0f}, c0[1] = {0.0f};
+    nn_tensor x3 = nn_tensor_view2d(x0, 1, 1), t3 = nn_tensor_view2d(c0, 1, 1);
+    assert_error(nn_net_train_step(f, &x3, &t3, NULL), NN_ERR_NUMERIC, "gradient 1 of 4 is nan");
+    snprintf(msg, sizeof msg, "%s", nn_last_error());
+    assert_error(nn_net_train_step(g, &x3, &t3, NULL), NN_ERR_NUMERIC, "gradient 1 of 4 is nan");
+    assert_string_equal(msg, nn_last_error());
+    assert_int_equal(f->small_state, 1);
+    nn_net_free(f);
+    nn_net_free(g);
+
+    /* An input in the network's own buffers (the first layer's output fed back): the
+     * same refusal on both paths, before anything is computed. */
+    float xo[2] = {0.5f, -1.0f}, yo[1] = {0.3f};
+    nn_tensor xv = nn_tensor_view2d(xo, 1, 2), yv = nn_tensor_view2d(yo, 1, 1);
+    nn_test_set_dense(first, (const float[4]){0.5f, -0.25f, 1.0f, 0.75f}, bias);
+    nn_test_set_dense(first_b, (const float[4]){0.5f, -0.25f, 1.0f, 0.75f}, bias);
+    assert_ok(nn_net_train_step(a, &xv, &yv, NULL));
+    assert_ok(nn_net_train_step(b, &xv, &yv, NULL));
+    free(before);
+    before = nn_test_params_copy(a, &count);
+    nn_tensor xa = *nn_net_layer_output(a, 0), xb = *nn_net_layer_output(b, 0);
+    assert_error(nn_net_train_step(a, &xa, &yv, NULL), NN_ERR_INVALID_ARG,
+                 "the input lies in the network's own buffers");
+    snprintf(msg, sizeof msg, "%s", nn_last_error());
+    assert_error(nn_net_train_step(b, &xb, &yv, NULL), NN_ERR_INVALID_ARG,
+                 "the input lies in the network's own buffers");
+    assert_string_equal(msg, nn_last_error());
+    assert_true(nn_test_params_equal(a, before, count));
+
     free(before);
     nn_net_free(a);
     nn_net_free(b);
@@ -721,6 +760,30 @@ static void test_block_padding(void **state)
         nn_tensor_free(t);
         nn_net_free(blk);
         nn_net_free(ref);
+    }
+
+    /* An lr beyond float's range (-lr is -Inf as a float): the step is NaN, but not in
+     * the tail, which the next layer added takes over - fused, generic, or by fit. */
+    const spec lesson[] = {DENSE(2), ACT(NN_ACT_SIGMOID), DENSE(1)};
+    for (int path = 0; path < 3; path++) {
+        nn_net *net = make_net(2, lesson, 3, 1);
+        set_loss_optim(net, NN_LOSS_MSE, 1, NN_OPTIM_SGD);
+        nn_optim_set_lr(nn_net_optim(net), 1e39);
+        if (path == 1)
+            net->small_state = 0;
+        float xs[2] = {0.5f, -1.0f}, ys[1] = {0.3f};
+        nn_tensor x = nn_tensor_view2d(xs, 1, 2), y = nn_tensor_view2d(ys, 1, 1);
+        if (path < 2) {
+            assert_ok(nn_net_train_step(net, &x, &y, NULL));
+        } else {
+            nn_fit_params fp = per_sample_params(1);
+            assert_ok(nn_net_fit(net, &x, &y, &fp, NULL));
+            assert_int_equal(net->small_state, 1);
+        }
+        assert_int_equal(net->n_scalars, 9);
+        for (size_t k = 9; k < 16; k++)
+            assert_true(net->param_block[k] == 0.0f && !signbit(net->param_block[k]));
+        nn_net_free(net);
     }
 }
 
