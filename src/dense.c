@@ -76,14 +76,18 @@ nn_status nn_dense_new(const nn_dense_params *params, nn_layer **out)
     NN_CHECK_NULL(params);
     if (params->units == 0)
         return nn_error(NN_ERR_INVALID_ARG, "nn_dense_new: units is 0");
-    if (nn_init_name(params->weight_init.kind) == NULL || nn_init_name(params->bias_init.kind) == NULL)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_dense_new: unknown initialiser kind (weight %d, bias %d)",
-                        (int)params->weight_init.kind, (int)params->bias_init.kind);
+    /* Checked here, not only when the network draws them, so that a network holding
+     * this layer writes a spec that reads back (the reader builds and initialises). */
+    nn_status st = nn_init_check("nn_dense_new (weight_init)", &params->weight_init);
+    if (st == NN_OK)
+        st = nn_init_check("nn_dense_new (bias_init)", &params->bias_init);
+    if (st != NN_OK)
+        return st;
     dense *d = nn_xalloc(sizeof *d);
     if (d == NULL)
         return nn_error(NN_ERR_NOMEM, "nn_dense_new: out of memory");
     d->p = *params;
-    nn_status st = nn_layer_new(&dense_ops, d, out);
+    st = nn_layer_new(&dense_ops, d, out);
     if (st != NN_OK)
         nn_xfree(d);
     return st;

@@ -140,15 +140,10 @@ static nn_status draw(nn_tensor *t, const nn_init *init, const char *name, size_
         return nn_tensor_fill(t, 0.0f);
     case NN_INIT_CONSTANT:
         return nn_tensor_fill(t, (float)init->a);
-    case NN_INIT_UNIFORM:
-        if (!(init->b > init->a))
-            return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: uniform needs low < high, got [%g, %g)",
-                            init->a, init->b);
+    case NN_INIT_UNIFORM: /* low < high: nn_init_check */
         fill_uniform(t, init->a, init->b, rng);
         return NN_OK;
-    case NN_INIT_NORMAL:
-        if (init->b < 0.0)
-            return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: normal std %g is negative", init->b);
+    case NN_INIT_NORMAL: /* std >= 0: nn_init_check */
         fill_normal(t, init->a, init->b, rng);
         return NN_OK;
     case NN_INIT_XAVIER_UNIFORM:
@@ -190,17 +185,47 @@ static nn_status draw(nn_tensor *t, const nn_init *init, const char *name, size_
     return NN_OK;
 }
 
+nn_status nn_init_check(const char *fn, const nn_init *init)
+{
+    const char *name = nn_init_name(init->kind);
+    if (name == NULL)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: unknown initialiser kind %d", fn, (int)init->kind);
+    if (!isfinite(init->a) || !isfinite(init->b))
+        return nn_error(NN_ERR_INVALID_ARG, "%s: '%s' has a non-finite parameter", fn, name);
+    switch (init->kind) {
+    case NN_INIT_UNIFORM:
+        if (!(init->b > init->a))
+            return nn_error(NN_ERR_INVALID_ARG, "%s: uniform needs low < high, got [%g, %g)", fn,
+                            init->a, init->b);
+        break;
+    case NN_INIT_NORMAL:
+        if (init->b < 0.0)
+            return nn_error(NN_ERR_INVALID_ARG, "%s: normal std %g is negative", fn, init->b);
+        break;
+    case NN_INIT_XAVIER_UNIFORM:
+    case NN_INIT_XAVIER_NORMAL:
+    case NN_INIT_KAIMING_UNIFORM:
+    case NN_INIT_KAIMING_NORMAL:
+        /* a negative gain is a negative std, or a uniform's bounds the wrong way round
+         * (torch refuses both) */
+        if (init->a < 0.0)
+            return nn_error(NN_ERR_INVALID_ARG, "%s: %s gain %g is negative", fn, name, init->a);
+        break;
+    default:
+        break;
+    }
+    return NN_OK;
+}
+
 nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t fan_out,
                        nn_rng *rng)
 {
     NN_CHECK_NULL(t);
     NN_CHECK_NULL(init);
+    nn_status st = nn_init_check("nn_init_fill", init);
+    if (st != NN_OK)
+        return st;
     const char *name = nn_init_name(init->kind);
-    if (name == NULL)
-        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: unknown initialiser kind %d",
-                        (int)init->kind);
-    if (!isfinite(init->a) || !isfinite(init->b))
-        return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: '%s' has a non-finite parameter", name);
     /* Every value it can draw must be a float: checked from its bound, before t is
      * touched and whatever the rng's state (so a spec that built once builds with
      * any seed). */

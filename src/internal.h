@@ -79,6 +79,12 @@ void nn_xfree(void *ptr);
             return nn_error(NN_ERR_NULL_ARG, "%s: argument '%s' is NULL", __func__, #p);      \
     } while (0)
 
+/* NN_ERR_INVALID_ARG, naming fn, when init's kind is unknown or its parameters are
+ * not finite, a uniform's low >= high, a normal's std or a gain negative: the checks
+ * of nn_init_fill that need no fans (init.c). */
+struct nn_init;
+nn_status nn_init_check(const char *fn, const struct nn_init *init);
+
 /* 1 when loss is one of nn's own kinds, with the kind in *kind; sets no error. */
 int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
 

@@ -264,6 +264,13 @@ static void test_errors(void **state)
     nn_init neg_kind = {(nn_init_kind)-1, 0, 1};
     assert_status(nn_init_fill(t, &neg_kind, 2, 2, &rng), NN_ERR_INVALID_ARG);
 
+    /* a negative gain: a negative std, or bounds the wrong way round (torch refuses) */
+    const nn_init gains[4] = {nn_init_xavier_uniform(-1), nn_init_xavier_normal(-1),
+                              nn_init_kaiming_uniform(-2), nn_init_kaiming_normal(-0.5)};
+    for (int k = 0; k < 4; k++)
+        assert_error(nn_init_fill(t, &gains[k], 2, 2, &rng), NN_ERR_INVALID_ARG, "gain -",
+                     "is negative");
+
     nn_init u = nn_init_uniform(1, 1); /* b <= a */
     assert_status(nn_init_fill(t, &u, 2, 2, &rng), NN_ERR_INVALID_ARG);
     u = nn_init_uniform(2, -2);

@@ -25,7 +25,9 @@ typedef struct nn_dense_params {
 nn_dense_params nn_dense_default_params(size_t units);
 
 /* A new dense layer (the caller's until added to a network).
- * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (units == 0, unknown init kind), NN_ERR_NOMEM. */
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (units == 0; an initialiser of unknown
+ * kind, with a non-finite parameter, a uniform's low >= high, a negative std or gain:
+ * what nn_init_fill would refuse whatever the layer's widths), NN_ERR_NOMEM. */
 nn_status nn_dense_new(const nn_dense_params *params, nn_layer **out);
 
 /* The weight (out, in) and bias (out) of a dense layer, borrowed from the layer.

@@ -50,7 +50,8 @@ nn_init nn_init_torch_linear(void);
 /* Fills t from init. fan_in and fan_out are the layer's input and output widths.
  * Elements are drawn in storage order, so the same rng state gives the same tensor.
  * Errors: NN_ERR_NULL_ARG (t or rng, when the kind is random), NN_ERR_INVALID_ARG
- * (unknown kind, b <= a for uniform, negative std, zero fan where one is used, or
+ * (unknown kind, a non-finite parameter, b <= a for uniform, negative std or gain
+ * (torch refuses both), zero fan where one is used, or
  * parameters that could draw a value beyond float's range, whatever the rng's
  * state: a normal's |mean| + 12.01 std, a uniform's bound); on error t is unchanged. */
 nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t fan_out,
