@@ -85,6 +85,17 @@ void nn_xfree(void *ptr);
 struct nn_init;
 nn_status nn_init_check(const char *fn, const struct nn_init *init);
 
+/* The most layers the model loader and the spec reader take (a hostile file must not
+ * make them quadratic); the writers refuse larger networks. */
+#define NN_READER_MAX_LAYERS 10000u
+
+/* NN_OK when the network has no loss or its loss accepts the current output and
+ * target widths (layers added after nn_net_set_loss may have changed them); else the
+ * loss's error, naming fn. For the writers: a file or spec with a loss that does not
+ * fit would not read back. (net.c) */
+struct nn_net;
+nn_status nn_net_check_loss_fits(const char *fn, struct nn_net *net);
+
 /* 1 when loss is one of nn's own kinds, with the kind in *kind; sets no error. */
 int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
 

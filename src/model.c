@@ -37,7 +37,7 @@ static const unsigned char magic[8] = {0x89, 'N', 'N', 'M', '\r', '\n', 0x1a, '\
 /* Reader limits (docs/file-format.md). Far above any real model, they keep a hostile
  * file from making the loader quadratic: networks grow a layer at a time and settings
  * and metadata look up keys linearly. */
-#define MAX_LAYERS   10000u
+#define MAX_LAYERS   NN_READER_MAX_LAYERS
 #define MAX_SETTINGS 1024u
 #define MAX_META     4096u
 
@@ -623,8 +623,15 @@ static nn_status encode(const char *fn, nn_net *net, const nn_model *m, const nn
         if (strlen(m->keys[i]) > UINT32_MAX || strlen(m->values[i]) > UINT32_MAX)
             return nn_error(NN_ERR_INVALID_ARG, "%s: metadata '%.40s' is 4 GiB or longer", fn,
                             m->keys[i]);
+    /* What nn_model_load would refuse is not written (a good file is not replaced by it). */
+    if (nn_net_layer_count(net) > MAX_LAYERS)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: %zu layers, more than the loader takes (%u)", fn,
+                        nn_net_layer_count(net), MAX_LAYERS);
+    nn_status st = NN_OK;
+    if (!(flags & NN_SAVE_NO_LOSS) && (st = nn_net_check_loss_fits(fn, net)) != NN_OK)
+        return st;
     nn_settings *s;
-    nn_status st = nn_settings_new(&s);
+    st = nn_settings_new(&s);
     if (st != NN_OK)
         return st;
 

@@ -678,13 +678,17 @@ static nn_status check_target(const char *fn, nn_net *net, const nn_tensor *x,
         return outside;
     /* Layers added since nn_net_set_loss may have changed the output width; the fused
      * pass (net_small.c) relies on this check, as it does not go through nn_loss_eval. */
-    if (!net->loss_fits) {
-        nn_status st = loss_check(fn, net->loss, nn_net_out_width(net), net->target_width);
-        if (st != NN_OK)
-            return st;
+    return nn_net_check_loss_fits(fn, net);
+}
+
+nn_status nn_net_check_loss_fits(const char *fn, nn_net *net)
+{
+    if (net->loss == NULL || net->loss_fits)
+        return NN_OK;
+    nn_status st = loss_check(fn, net->loss, nn_net_out_width(net), net->target_width);
+    if (st == NN_OK)
         net->loss_fits = 1;
-    }
-    return NN_OK;
+    return st;
 }
 
 /* Loss (and, when correct is not NULL, the count of rows classified right) of the

@@ -19,7 +19,7 @@
 /* Limits of the reader (docs/spec-format.md), far above real specs; they keep hostile
  * text from making it quadratic (a network grows a layer at a time, settings are
  * looked up linearly). */
-#define MAX_LAYERS 10000u
+#define MAX_LAYERS NN_READER_MAX_LAYERS
 #define MAX_TOKENS 1024u
 
 nn_train_settings nn_train_default_settings(void)
@@ -1344,8 +1344,18 @@ static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings
         if (st != NN_OK)
             return st;
     }
+    /* What the reader would refuse is not written. */
+    size_t n_layers = nn_net_layer_count(net);
+    if (n_layers == 0)
+        return nn_error(NN_ERR_STATE, "%s: the network has no layers (a spec needs one)", fn);
+    if (n_layers > MAX_LAYERS)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: %zu layers, more than the reader takes (%u)", fn,
+                        n_layers, MAX_LAYERS);
+    nn_status st = nn_net_check_loss_fits(fn, net);
+    if (st != NN_OK)
+        return st;
     nn_settings *s = NULL;
-    nn_status st = nn_settings_new(&s);
+    st = nn_settings_new(&s);
     if (st != NN_OK)
         return st;
     sb_printf(b, "# written by nn %s\n", NN_VERSION_STRING);

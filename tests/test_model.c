@@ -1369,6 +1369,44 @@ static void test_save_refuses_nonfinite_state(void **state)
     nn_model_free(m);
 }
 
+/* nn_model_save_buffer of a network (wrapped in a model, then unwrapped). */
+static nn_status save_net_buffer(nn_net **net, unsigned flags, void **data, size_t *size)
+{
+    nn_model *m = NULL;
+    assert_ok(nn_model_new(*net, &m));
+    nn_status st = nn_model_save_buffer(m, NULL, flags, data, size);
+    *net = nn_model_into_net(m);
+    return st;
+}
+
+/* Other files the loader would refuse are not written either: a loss that no longer
+ * fits the output width, and more layers than the loader takes. */
+static void test_save_refuses_unloadable(void **state)
+{
+    (void)state;
+    nn_net *net = gender_net();
+    assert_ok(nn_net_add(net, nn_test_dense(3, nn_init_zeros(), nn_init_zeros())));
+    void *data = NULL;
+    size_t size = 0;
+    assert_error(save_net_buffer(&net, 0, &data, &size), NN_ERR_SHAPE,
+                 "rejects output width 3 with target width 1");
+    assert_null(data);
+    assert_ok(save_net_buffer(&net, NN_SAVE_NO_LOSS, &data, &size));
+    nn_model *back = NULL;
+    assert_ok(nn_model_load_buffer(data, size, NULL, &back));
+    assert_null(nn_net_loss(nn_model_net(back)));
+    nn_model_free(back);
+    nn_model_buffer_free(data);
+    nn_net_free(net);
+
+    assert_ok(nn_net_new(2, &net));
+    for (int i = 0; i < 10001; i++)
+        assert_ok(nn_net_add(net, nn_test_sigmoid()));
+    assert_error(save_net_buffer(&net, 0, &data, &size), NN_ERR_INVALID_ARG,
+                 "10001 layers, more than the loader takes (10000)");
+    nn_net_free(net);
+}
+
 /* ---- user layers through a registry -------------------------------------------------------- */
 
 /* y = factor * x, a layer written outside nn with one setting. */
@@ -1535,6 +1573,7 @@ int main(void)
         cmocka_unit_test(test_save_and_load_files),
         cmocka_unit_test(test_save_links_modes_long_names),
         cmocka_unit_test(test_save_refuses_nonfinite_state),
+        cmocka_unit_test(test_save_refuses_unloadable),
         cmocka_unit_test(test_failed_save_keeps_old_file),
         cmocka_unit_test(test_user_layer_through_registry),
         cmocka_unit_test(test_null_arguments),

@@ -589,6 +589,36 @@ static void test_files_and_nulls(void **state)
     assert_int_equal(t.epochs, 1);
 }
 
+/* The writer refuses what the reader would: no layers, more than 10000, a loss that
+ * no longer fits the output width. */
+static void test_writer_refuses_unreadable(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    nn_net *net = NULL;
+    assert_ok(nn_net_new(2, &net));
+    assert_error(nn_spec_to_string(net, NULL, NULL, &out), NN_ERR_STATE, "no layers");
+    assert_null(out);
+    for (int i = 0; i < 10001; i++) {
+        nn_layer *l = NULL;
+        assert_ok(nn_activation_new(NN_ACT_RELU, &l));
+        assert_ok(nn_net_add(net, l));
+    }
+    assert_error(nn_spec_to_string(net, NULL, NULL, &out), NN_ERR_INVALID_ARG,
+                 "10001 layers, more than the reader takes (10000)");
+    nn_net_free(net);
+    net = gender_c_net(1);
+    nn_dense_params p = nn_dense_default_params(3);
+    nn_layer *d = NULL;
+    assert_ok(nn_dense_new(&p, &d));
+    assert_ok(nn_net_add(net, d));
+    assert_error(nn_spec_to_string(net, NULL, NULL, &out), NN_ERR_SHAPE,
+                 "nn_spec_to_string: loss 'mse' rejects output width 3 with target width 1");
+    assert_error(nn_spec_write(net, NULL, NULL, stdout), NN_ERR_SHAPE, "nn_spec_write");
+    assert_null(out);
+    nn_net_free(net);
+}
+
 static void test_reader_limits(void **state)
 {
     (void)state;
@@ -686,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_written_spec_reads_back),
         cmocka_unit_test(test_user_kind_in_a_spec),
         cmocka_unit_test(test_files_and_nulls),
+        cmocka_unit_test(test_writer_refuses_unreadable),
         cmocka_unit_test(test_reader_limits),
         cmocka_unit_test_teardown(test_out_of_memory, nn_test_alloc_teardown),
     };

@@ -124,9 +124,11 @@ uint32_t nn_model_format_version(const nn_model *m);
  * only when everything has been written and flushed. A new file gets mode 0666 less
  * the umask, a replaced one keeps its mode. registry: the classes of the network's kinds (NULL: built-ins).
  * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (a layer, loss or optimizer without a
- * class in the registry; unknown flags), NN_ERR_NUMERIC (a parameter or optimizer
- * state value is NaN or Inf: the loader would refuse the file, so nothing is
- * written), NN_ERR_NOMEM, NN_ERR_IO (the message says which step failed, creating,
+ * class in the registry; unknown flags; more than 10000 layers), NN_ERR_NUMERIC (a
+ * parameter or optimizer state value is NaN or Inf), the loss's error when it no
+ * longer fits the output width (layers added after nn_net_set_loss; NN_SAVE_NO_LOSS
+ * leaves it out): in each the loader would refuse the file, so nothing is written;
+ * NN_ERR_NOMEM, NN_ERR_IO (the message says which step failed, creating,
  * writing, syncing or renaming, and why, from errno). */
 nn_status nn_model_save(nn_model *m, const char *path, const nn_registry *registry, unsigned flags);
 
