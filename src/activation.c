@@ -209,7 +209,9 @@ static nn_status softmax_backward(nn_layer *l, const nn_tensor *x, const nn_tens
     return NN_OK;
 }
 
-/* log_softmax: y_j = (x_j - m) - log sum_k exp(x_k - m), the subtraction in double */
+/* log_softmax: y_j = (x_j - m) - log sum_k exp(x_k - m), as torch: x_j - m first (in
+ * float, as torch), then the log, in double. Folding m and the log into one shift lost
+ * the log for large logits (rows of [1e16, 1e16, 0] gave 0, not -log 2). */
 static nn_status log_softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
 {
     (void)training;
@@ -226,9 +228,9 @@ static nn_status log_softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor 
         double sum = 0.0;
         for (size_t j = 0; j < cols; j++)
             sum += expf(xi[j] - m);
-        double shift = m + log(sum);
+        double log_sum = log(sum);
         for (size_t j = 0; j < cols; j++)
-            yi[j] = (float)(xi[j] - shift);
+            yi[j] = (float)((double)(xi[j] - m) - log_sum);
     }
     return NN_OK;
 }

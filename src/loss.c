@@ -210,7 +210,8 @@ nn_status nn_loss_huber_new(double delta, nn_loss **out)
 /* ---- smooth L1: 0.5 d^2 / beta inside beta, |d| - beta/2 outside ------------------------ */
 
 /* beta = 0 never takes the quadratic branch, so it is the L1 loss without a division
- * by zero (torch dispatches beta == 0 to l1_loss for the same reason). */
+ * by zero, as torch documents beta = 0 to be (torch 1.13 itself gives -1/N, not 0, as
+ * the gradient at d = 0: docs/modules-losses.md). */
 static nn_status smooth_l1_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tensor *target,
                                 double *value, nn_tensor *grad)
 {

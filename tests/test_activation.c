@@ -323,6 +323,21 @@ static void test_exact_values(void **state)
     assert_close(y->data[8], y->data[9], 0, 0); /* tied maxima share exactly */
     nn_net_free(net);
 
+    /* Log-softmax of tied huge logits keeps its log: -log 2, -log 3 (torch's values);
+     * the gradient through exp(y) is that of the softmax. */
+    const float ls[9] = {1e16f, 1e16f, 0, 3e38f, 3e38f, 0, -3e38f, -3e38f, -3e38f};
+    nn_tensor xl = nn_tensor_view2d((float *)ls, 3, 3);
+    net = net_of(make_kind(NN_ACT_LOG_SOFTMAX), 3);
+    assert_ok(nn_net_forward(net, &xl, 1, &y));
+    for (size_t i = 0; i < 2; i++) {
+        assert_close(y->data[3 * i], -log(2.0), 1e-7, 0);
+        assert_close(y->data[3 * i + 1], -log(2.0), 1e-7, 0);
+        assert_true(isinf(y->data[3 * i + 2]) || y->data[3 * i + 2] < -1e15f);
+    }
+    for (size_t j = 0; j < 3; j++)
+        assert_close(y->data[6 + j], -log(3.0), 1e-7, 0);
+    nn_net_free(net);
+
     nn_tensor_free(dy);
     nn_tensor_free(dx);
 }
