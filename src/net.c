@@ -657,6 +657,12 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
     nn_status st = check_outside(__func__, net, dy, "gradient dy");
     if (st == NN_OK && dx != NULL)
         st = check_outside(__func__, net, dx, "gradient dx");
+    /* Refused here, not by the first layer's kernel after the others have added
+     * their gradients: dx over the input the first layer's weight gradient reads. */
+    if (st == NN_OK && dx != NULL &&
+        overlaps(dx->data, dx->size, net->x_last.data, net->x_last.size))
+        st = nn_error(NN_ERR_INVALID_ARG,
+                      "nn_net_backward: the gradient dx lies over the forward pass's input");
     if (st != NN_OK)
         return st;
     return backward(net, dy, dx);
@@ -1264,7 +1270,9 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
      * step the caller gets the last good step, as documented. */
     if (st == NN_OK && best != NULL && best_loss < INFINITY)
         memcpy(net->param_block, best, net->n_scalars * sizeof(float));
-    if (p->schedule != NULL)
+    /* The scheduled optimizer's own rate back; not into one that on_epoch set just
+     * before fit stopped (its rate was never scheduled). */
+    if (p->schedule != NULL && net->optim_sets == optim_sets)
         net->optim->lr = base_lr;
     net->clip_norm = saved_clip;
     /* A last forward pass on a batch gathered into xbuf cannot be gone back through

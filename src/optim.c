@@ -998,6 +998,12 @@ nn_status nn_optim_set_state_step(nn_optim *o, uint64_t t)
     if (b == NULL)
         return nn_error(NN_ERR_INVALID_ARG,
                         "nn_optim_set_state_step: optimizer '%s' is not one of nn's own", o->ops->name);
+    /* The next step counts it up: from the largest count it would wrap to 0, and Adam's
+     * bias correction 1 - beta^0 = 0 would divide every update by zero. */
+    if (t == UINT64_MAX)
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "nn_optim_set_state_step: step %llu would wrap at the next step",
+                        (unsigned long long)t);
     b->t = t;
     return NN_OK;
 }

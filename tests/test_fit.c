@@ -753,6 +753,13 @@ static int new_optim_after_first(nn_net *net, const nn_epoch_stats *e, void *use
     return 0;
 }
 
+/* new_optim_after_first, then grow_network. */
+static int new_optim_and_grow(nn_net *net, const nn_epoch_stats *e, void *user)
+{
+    new_optim_after_first(net, e, NULL);
+    return grow_network(net, e, user);
+}
+
 /* Without a schedule, a rate on_epoch sets stays after fit (fit used to put its
  * starting rate back); with one, an optimizer on_epoch sets is scheduled from its
  * own rate and keeps it afterwards. Checked for the per-sample loop and batches. */
@@ -777,6 +784,16 @@ static void test_lr_changed_by_on_epoch(void **state)
         assert_true(stats[1].lr == 0.2);  /* the new one, epoch 1: 0.4 * 0.5 */
         assert_true(stats[2].lr == 0.1);  /* 0.4 * 0.25 */
         assert_true(nn_net_optim(net)->lr == 0.4);
+
+        /* A new optimizer, then a change that stops fit (NN_ERR_STATE) in the same
+         * call: the new one keeps its own rate, not the old one's base. */
+        int calls = 1; /* grow_network grows on its second call: now */
+        assert_ok(nn_optim_set_lr(nn_net_optim(net), 0.3)); /* the old base: 0.3 */
+        fp.on_epoch = new_optim_and_grow;
+        fp.user = &calls;
+        assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_STATE, "after epoch 1");
+        assert_true(nn_net_optim(net)->lr == 0.4);
+        fp.user = NULL;
         nn_net_free(net);
     }
     nn_tensor_free(x);

@@ -454,6 +454,14 @@ static void test_workspace_views_refused(void **state)
     assert_error(nn_net_backward(net, &o, NULL), NN_ERR_INVALID_ARG, "the gradient dy", in_ws);
     nn_tensor dx = *nn_net_layer_output(net, 0);
     assert_error(nn_net_backward(net, t, &dx), NN_ERR_INVALID_ARG, "the gradient dx", in_ws);
+    /* dx over the forward pass's own input: refused before any gradient is added */
+    assert_ok(nn_net_zero_grad(net));
+    assert_error(nn_net_backward(net, t, x), NN_ERR_INVALID_ARG,
+                 "the gradient dx lies over the forward pass's input");
+    size_t ng = 0;
+    const float *g = nn_net_grads(net, &ng);
+    for (size_t k = 0; k < ng; k++)
+        assert_true(g[k] == 0.0f);
     /* a copy of an output is the caller's */
     memcpy(y->data, nn_net_layer_output(net, 0)->data, 8 * sizeof(float));
     assert_ok(nn_net_predict(net, y, t));

@@ -94,6 +94,12 @@ static void test_step_errors(void **state)
     assert_memory_equal(p, p0, sizeof p);
 
     nn_tensor g_ok = nn_tensor_view2d(g, 2, 3);
+    /* A step count the next step would wrap to 0 (Adam would divide by 1 - beta^0). */
+    uint64_t t = 0;
+    assert_error(nn_optim_set_state_step(sgd, UINT64_MAX), NN_ERR_INVALID_ARG, "would wrap");
+    assert_ok(nn_optim_get_state_step(sgd, &t));
+    assert_true(t == 0);
+    assert_ok(nn_optim_set_state_step(sgd, UINT64_MAX - 1));
     assert_status(nn_optim_step(NULL, &tp, &g_ok, 1), NN_ERR_NULL_ARG);
     assert_status(nn_optim_step(sgd, NULL, &g_ok, 1), NN_ERR_NULL_ARG);
     assert_status(nn_optim_step(sgd, &tp, NULL, 1), NN_ERR_NULL_ARG);

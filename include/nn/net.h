@@ -95,8 +95,9 @@ nn_status nn_net_reserve(nn_net *net, size_t max_batch);
 /* Forward pass. x: (B, in_width); *y is set to the network's output buffer
  * (B, out_width), borrowed and overwritten by the next call. training selects
  * the layers' training behaviour. Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no
- * layers), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows), NN_ERR_NOMEM (first batch
- * of this size). */
+ * layers), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows; x lying in the network's own
+ * buffers, such as a view of a layer's output: the pass would overwrite it),
+ * NN_ERR_NOMEM (first batch of this size). */
 nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn_tensor **y);
 
 /* The output of layer i in the last forward pass, (B, out_i): the hidden
@@ -110,7 +111,8 @@ const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i);
  * layer outputs, but there is no pass to go back through: x is not kept, so
  * nn_net_backward gives NN_ERR_STATE until the next nn_net_forward (the same holds
  * after nn_net_eval_loss and nn_evaluate). N may be 0: then nothing is done.
- * Errors: as nn_net_forward (but not NN_ERR_INVALID_ARG for no rows). */
+ * Errors: as nn_net_forward (but not NN_ERR_INVALID_ARG for no rows; also for y
+ * lying in the network's own buffers). */
 nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y);
 
 /* Sets every gradient to zero. */
@@ -121,14 +123,16 @@ nn_status nn_net_zero_grad(nn_net *net);
  * dL/dx: (B, in_width); otherwise the first layer's input gradient is skipped.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no forward before, or the last pass's input
  * is not kept: after nn_net_predict, nn_net_eval_loss, nn_evaluate and some fits, as
- * nn_net_fit says), NN_ERR_SHAPE. */
+ * nn_net_fit says), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (dy or dx lying in the network's
+ * own buffers, or dx over the forward pass's input, which the first layer's
+ * gradients read). */
 nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx);
 
 /* Loss of the network on a data set, without gradients, in chunks:
  * x: (N, in_width), target: (N, target_width). Chunks are combined so the result
  * equals one evaluation of the whole set (mean or sum as the loss says).
  * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no loss), NN_ERR_SHAPE, NN_ERR_INVALID_ARG
- * (no rows). */
+ * (no rows; x or target lying in the network's own buffers). */
 nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                            double *loss);
 
