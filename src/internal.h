@@ -73,10 +73,13 @@ void nn_xfree(void *ptr);
 #endif
 
 /* Returns NN_ERR_NULL_ARG with the function and argument names when p is NULL. */
-#define NN_CHECK_NULL(p)                                                                       \
+#define NN_CHECK_NULL(p) NN_CHECK_NULL_IN(__func__, p)
+
+/* The same in a helper: fn names the public function that was called. */
+#define NN_CHECK_NULL_IN(fn, p)                                                                \
     do {                                                                                       \
         if ((p) == NULL)                                                                       \
-            return nn_error(NN_ERR_NULL_ARG, "%s: argument '%s' is NULL", __func__, #p);      \
+            return nn_error(NN_ERR_NULL_ARG, "%s: argument '%s' is NULL", (fn), #p);          \
     } while (0)
 
 /* NN_ERR_INVALID_ARG, naming fn, when init's kind is unknown or its parameters are

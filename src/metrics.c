@@ -64,9 +64,9 @@ static size_t pred_class(const nn_tensor *pred, size_t i, float cut)
 static nn_status count_correct(const char *fn, const nn_tensor *pred, const nn_tensor *target,
                                float cut, size_t *correct)
 {
-    NN_CHECK_NULL(pred);
-    NN_CHECK_NULL(target);
-    NN_CHECK_NULL(correct);
+    NN_CHECK_NULL_IN(fn, pred);
+    NN_CHECK_NULL_IN(fn, target);
+    NN_CHECK_NULL_IN(fn, correct);
     nn_status st0 = check_shapes(fn, pred, target);
     if (st0 != NN_OK)
         return st0;
@@ -111,9 +111,9 @@ size_t nn_metrics_classes(size_t pred_width) { return pred_width == 1 ? 2 : pred
 static nn_status confusion_add(const nn_tensor *pred, const nn_tensor *target, size_t classes,
                                float cut, size_t *counts)
 {
-    NN_CHECK_NULL(pred);
-    NN_CHECK_NULL(target);
-    NN_CHECK_NULL(counts);
+    NN_CHECK_NULL_IN("nn_confusion_add", pred);
+    NN_CHECK_NULL_IN("nn_confusion_add", target);
+    NN_CHECK_NULL_IN("nn_confusion_add", counts);
     nn_status st = check_shapes("nn_confusion_add", pred, target);
     if (st != NN_OK)
         return st;

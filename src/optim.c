@@ -612,9 +612,9 @@ nn_adamw_params nn_adamw_default_params(void)
 static nn_status adam_new(nn_optim_kind kind, const char *fn, const nn_adam_params *params,
                           nn_optim **out)
 {
-    NN_CHECK_NULL(out);
+    NN_CHECK_NULL_IN(fn, out);
     *out = NULL;
-    NN_CHECK_NULL(params);
+    NN_CHECK_NULL_IN(fn, params);
     nn_status st = check_lr(fn, params->lr);
     for (int i = 0; st == NN_OK && i < 2; i++)
         if (!(params->betas[i] >= 0.0 && params->betas[i] < 1.0))

@@ -106,8 +106,8 @@ const float *nn_scaler_std(const nn_scaler *s) { return s != NULL ? s->std : NUL
 
 static nn_status check_apply(const char *fn, const nn_scaler *s, const nn_tensor *x)
 {
-    NN_CHECK_NULL(s);
-    NN_CHECK_NULL(x);
+    NN_CHECK_NULL_IN(fn, s);
+    NN_CHECK_NULL_IN(fn, x);
     if (x->ndim != 2 || x->shape[1] != s->width)
         return nn_error(NN_ERR_SHAPE, "%s: x is (%zu, %zu), the scaler's width is %zu", fn,
                         nn_tensor_nrows(x), nn_tensor_ncols(x), s->width);

@@ -63,6 +63,12 @@ static void test_count_correct_and_accuracy(void **state)
     nn_tensor two = nn_tensor_view2d(oh, 6, 2);
     assert_error(nn_count_correct(&p, &two, &correct), NN_ERR_SHAPE, "(6, 2)");
     assert_error(nn_accuracy(&p, &t, NULL), NN_ERR_NULL_ARG, "accuracy");
+    /* NULL messages name the function called, not an internal helper */
+    assert_error(nn_count_correct(NULL, &t, &correct), NN_ERR_NULL_ARG,
+                 "nn_count_correct: argument 'pred' is NULL");
+    size_t counts[9];
+    assert_error(nn_confusion_add(&p, NULL, 3, counts), NN_ERR_NULL_ARG,
+                 "nn_confusion_add: argument 'target' is NULL");
     /* No rows: none correct, but no accuracy (it was 0/0, NaN, before) */
     nn_tensor p0 = nn_tensor_view2d(pred6, 0, 3), t0 = nn_tensor_view2d(index6, 0, 1);
     assert_ok(nn_count_correct(&p0, &t0, &correct));

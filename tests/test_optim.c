@@ -67,6 +67,9 @@ static void test_learning_rate_errors(void **state)
     assert_status(nn_optim_sgd_new(-INFINITY, &o), NN_ERR_INVALID_ARG);
     assert_null(o);
     assert_status(nn_optim_sgd_new(0.1, NULL), NN_ERR_NULL_ARG);
+    nn_adam_params ap = nn_adam_default_params();
+    assert_error(nn_optim_adam_new_ex(&ap, NULL), NN_ERR_NULL_ARG,
+                 "nn_optim_adam_new_ex: argument 'out' is NULL");
 
     assert_ok(nn_optim_sgd_new(0.5, &o));
     assert_error(nn_optim_set_lr(o, -1.0), NN_ERR_INVALID_ARG, "-1");

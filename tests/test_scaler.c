@@ -130,6 +130,7 @@ static void test_fit_rejects(void **state)
     nn_tensor v = nn_tensor_view1d(data, 6);
     assert_error(nn_scaler_fit(&v, &s), NN_ERR_SHAPE, "2-D");
     assert_error(nn_scaler_fit(NULL, &s), NN_ERR_NULL_ARG, "x");
+    assert_error(nn_scaler_apply(NULL, &x), NN_ERR_NULL_ARG, "nn_scaler_apply: argument 's'");
     nn_tensor empty = nn_tensor_view2d(data, 0, 3); /* a scaler of NaNs before */
     assert_error(nn_scaler_fit(&empty, &s), NN_ERR_INVALID_ARG, "no rows");
     assert_null(s);
