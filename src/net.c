@@ -460,10 +460,14 @@ static int overlaps(const float *p, size_t n, const float *q, size_t m)
 
 /* Refuses a tensor whose data lies in the network's workspace, a view of a layer's
  * output (nn_net_layer_output) say: a pass writes there while it reads the tensor, and
- * nn_net_reserve frees it when the workspace grows. what names the argument. */
+ * nn_net_reserve frees it when the workspace grows. Also one with elements and a NULL
+ * data pointer. what names the argument. */
 static nn_status check_outside(const char *fn, const nn_net *net, const nn_tensor *t,
                                const char *what)
 {
+    if (t->data == NULL && t->size > 0) /* a view of nothing: a crash in the first loop */
+        return nn_error(NN_ERR_NULL_ARG, "%s: the %s has %zu elements but no data", fn, what,
+                        t->size);
     if (overlaps(t->data, t->size, net->acts, net->acts_size) ||
         overlaps(t->data, t->size, net->gbuf[0], net->gbuf_size) ||
         overlaps(t->data, t->size, net->gbuf[1], net->gbuf_size))

@@ -462,6 +462,12 @@ static void test_workspace_views_refused(void **state)
     const float *g = nn_net_grads(net, &ng);
     for (size_t k = 0; k < ng; k++)
         assert_true(g[k] == 0.0f);
+    /* a tensor of elements without data: NN_ERR_NULL_ARG, not a crash */
+    nn_tensor nodata = nn_tensor_view2d(NULL, 4, 2);
+    assert_error(nn_net_predict(net, &nodata, y), NN_ERR_NULL_ARG, "the input has 8 elements");
+    assert_error(nn_net_predict(net, x, &nodata), NN_ERR_NULL_ARG, "the output has 8 elements");
+    assert_error(nn_net_train_step(net, x, &nodata, &loss), NN_ERR_NULL_ARG, "the target");
+    assert_error(nn_net_fit(net, &nodata, t, &fp, NULL), NN_ERR_NULL_ARG, "nn_net_fit: the input");
     /* a copy of an output is the caller's */
     memcpy(y->data, nn_net_layer_output(net, 0)->data, 8 * sizeof(float));
     assert_ok(nn_net_predict(net, y, t));

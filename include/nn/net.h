@@ -94,8 +94,8 @@ nn_status nn_net_reserve(nn_net *net, size_t max_batch);
 
 /* Forward pass. x: (B, in_width); *y is set to the network's output buffer
  * (B, out_width), borrowed and overwritten by the next call. training selects
- * the layers' training behaviour. Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no
- * layers), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows; x lying in the network's own
+ * the layers' training behaviour. Errors: NN_ERR_NULL_ARG (also x with elements
+ * but NULL data), NN_ERR_STATE (no layers), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows; x lying in the network's own
  * buffers, such as a view of a layer's output: the pass would overwrite it),
  * NN_ERR_NOMEM (first batch of this size). */
 nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn_tensor **y);
