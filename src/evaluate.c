@@ -31,6 +31,13 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
                         nn_tensor_ncols(target), nn_net_in_width(net));
     if (x->shape[0] == 0)
         return nn_error(NN_ERR_INVALID_ARG, "nn_evaluate: the data set has no rows");
+    /* as the network's own passes: the forward pass checks x, the targets are read
+     * after it and must not lie where it writes */
+    nn_status st0 = nn_net_check_outside("nn_evaluate", net, x, "input");
+    if (st0 == NN_OK)
+        st0 = nn_net_check_outside("nn_evaluate", net, target, "target");
+    if (st0 != NN_OK)
+        return st0;
     size_t k = nn_metrics_classes(nn_net_out_width(net));
     if (confusion != NULL) {
         if (classes != k)

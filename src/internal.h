@@ -99,6 +99,13 @@ nn_status nn_init_check(const char *fn, const struct nn_init *init);
 struct nn_net;
 nn_status nn_net_check_loss_fits(const char *fn, struct nn_net *net);
 
+/* NN_ERR_NULL_ARG when t has elements but no data, NN_ERR_INVALID_ARG when its data
+ * lies in the network's workspace (a view of a layer's output): what the network's
+ * passes refuse in their arguments, for a caller outside net.c. what names t. */
+struct nn_tensor;
+nn_status nn_net_check_outside(const char *fn, const struct nn_net *net,
+                               const struct nn_tensor *t, const char *what);
+
 /* 1 when loss is one of nn's own kinds, with the kind in *kind; sets no error. */
 int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
 

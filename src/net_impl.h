@@ -91,6 +91,7 @@ struct nn_net {
     size_t *act_offset;
     float *gbuf[2];
     size_t acts_size, gbuf_size; /* floats in acts and in each gbuf */
+    uintptr_t ws_lo, ws_hi;      /* the lowest and highest byte addresses of the three, +1 */
     nn_tensor *outs; /* outs[i]: layer i's output of the last forward, (B, out_i) */
 
     /* The last forward's input and batch size, for backward. */

@@ -272,6 +272,11 @@ static nn_status builtin_check(const nn_optim *o, const nn_tensor *params, size_
     if (n != b->n)
         return nn_error(NN_ERR_STATE, "%s: '%s' was set up for %zu tensors, stepped with %zu", fn,
                         o->ops->name, b->n, n);
+    /* The step counts t up: from the largest count it would wrap to 0, and Adam's bias
+     * correction 1 - beta^0 = 0 would divide every update by zero. */
+    if (b->t == UINT64_MAX)
+        return nn_error(NN_ERR_STATE, "%s: '%s' has counted %llu steps, the most it can", fn,
+                        o->ops->name, (unsigned long long)b->t);
     for (size_t i = 0; i < n; i++)
         if (!nn_tensor_same_shape(&params[i], &b->shapes[i]))
             return nn_error(NN_ERR_SHAPE,
@@ -998,12 +1003,6 @@ nn_status nn_optim_set_state_step(nn_optim *o, uint64_t t)
     if (b == NULL)
         return nn_error(NN_ERR_INVALID_ARG,
                         "nn_optim_set_state_step: optimizer '%s' is not one of nn's own", o->ops->name);
-    /* The next step counts it up: from the largest count it would wrap to 0, and Adam's
-     * bias correction 1 - beta^0 = 0 would divide every update by zero. */
-    if (t == UINT64_MAX)
-        return nn_error(NN_ERR_INVALID_ARG,
-                        "nn_optim_set_state_step: step %llu would wrap at the next step",
-                        (unsigned long long)t);
-    b->t = t;
+    b->t = t; /* any count: a step refuses to wrap it (builtin_check) */
     return NN_OK;
 }

@@ -451,14 +451,33 @@ static void test_workspace_views_refused(void **state)
     /* backward: a forward pass on the caller's data first */
     assert_ok(nn_net_forward(net, x, 1, &out));
     o = *nn_net_layer_output(net, 3);
-    assert_error(nn_net_backward(net, &o, NULL), NN_ERR_INVALID_ARG, "the gradient dy", in_ws);
+    /* dy may be a layer's output (the gradient of |y|^2 / 2): backward only reads it */
+    float ycopy[8];
+    memcpy(ycopy, o.data, sizeof ycopy);
+    nn_tensor yc = nn_tensor_view2d(ycopy, 4, 2);
+    assert_ok(nn_net_zero_grad(net));
+    assert_ok(nn_net_backward(net, &yc, NULL));
+    size_t ng = 0;
+    float *g0 = nn_net_grads(net, &ng), *gcopy = malloc(ng * sizeof *gcopy);
+    assert_non_null(gcopy);
+    memcpy(gcopy, g0, ng * sizeof *gcopy);
+    assert_ok(nn_net_zero_grad(net));
+    assert_ok(nn_net_backward(net, &o, NULL));
+    assert_memory_equal(nn_net_grads(net, &ng), gcopy, ng * sizeof(float));
+    free(gcopy);
+    /* nn_evaluate reads its targets after the forward pass that would overwrite them */
+    nn_eval_stats es;
+    assert_error(nn_evaluate(net, x, &o, 0, NULL, 0, &es), NN_ERR_INVALID_ARG,
+                 "nn_evaluate: the target", in_ws);
+    nn_tensor nodata_t = nn_tensor_view2d(NULL, 4, 2);
+    assert_error(nn_evaluate(net, x, &nodata_t, 0, NULL, 0, &es), NN_ERR_NULL_ARG,
+                 "nn_evaluate: the target has 8 elements");
     nn_tensor dx = *nn_net_layer_output(net, 0);
     assert_error(nn_net_backward(net, t, &dx), NN_ERR_INVALID_ARG, "the gradient dx", in_ws);
     /* dx over the forward pass's own input: refused before any gradient is added */
     assert_ok(nn_net_zero_grad(net));
     assert_error(nn_net_backward(net, t, x), NN_ERR_INVALID_ARG,
                  "the gradient dx lies over the forward pass's input");
-    size_t ng = 0;
     const float *g = nn_net_grads(net, &ng);
     for (size_t k = 0; k < ng; k++)
         assert_true(g[k] == 0.0f);

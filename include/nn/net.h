@@ -123,9 +123,9 @@ nn_status nn_net_zero_grad(nn_net *net);
  * dL/dx: (B, in_width); otherwise the first layer's input gradient is skipped.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no forward before, or the last pass's input
  * is not kept: after nn_net_predict, nn_net_eval_loss, nn_evaluate and some fits, as
- * nn_net_fit says), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (dy or dx lying in the network's
- * own buffers, or dx over the forward pass's input, which the first layer's
- * gradients read). */
+ * nn_net_fit says), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (dx lying in the network's own
+ * buffers, such as a layer's output, or over the forward pass's input, which the
+ * first layer's gradients read; dy may be a layer's output). */
 nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx);
 
 /* Loss of the network on a data set, without gradients, in chunks:

@@ -288,8 +288,9 @@ nn_status nn_optim_get_adagrad_params(const nn_optim *o, nn_adagrad_params *p);
  * which bias corrections, Adagrad's lr_decay and SGD's first momentum step use.
  * Setting it (after nn_optim_setup, with the state buffers written through
  * nn_optim_state) restores a saved optimizer exactly; a later setup resets it to 0.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (not a built-in optimizer; setting
- * UINT64_MAX, which the next step would wrap to 0). */
+ * Any count can be set; a step at UINT64_MAX is refused (NN_ERR_STATE) rather than
+ * wrapping it to 0. Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (not a built-in
+ * optimizer). */
 nn_status nn_optim_get_state_step(const nn_optim *o, uint64_t *t);
 nn_status nn_optim_set_state_step(nn_optim *o, uint64_t t);
 
