@@ -76,8 +76,9 @@ nn_status nn_dense_new(const nn_dense_params *params, nn_layer **out)
     NN_CHECK_NULL(params);
     if (params->units == 0)
         return nn_error(NN_ERR_INVALID_ARG, "nn_dense_new: units is 0");
-    /* Checked here, not only when the network draws them, so that a network holding
-     * this layer writes a spec that reads back (the reader builds and initialises). */
+    /* Unknown kinds and non-finite parameters, which no model file holds (the loader
+     * refuses them). The rest nn_init_fill checks when it draws, and the spec writer
+     * before it writes (the reader initialises); files that hold them still load. */
     nn_status st = nn_init_check("nn_dense_new (weight_init)", &params->weight_init);
     if (st == NN_OK)
         st = nn_init_check("nn_dense_new (bias_init)", &params->bias_init);

@@ -192,6 +192,16 @@ nn_status nn_init_check(const char *fn, const nn_init *init)
         return nn_error(NN_ERR_INVALID_ARG, "%s: unknown initialiser kind %d", fn, (int)init->kind);
     if (!isfinite(init->a) || !isfinite(init->b))
         return nn_error(NN_ERR_INVALID_ARG, "%s: '%s' has a non-finite parameter", fn, name);
+    return NN_OK;
+}
+
+nn_status nn_init_check_fill(const char *fn, const nn_init *init, size_t fan_in,
+                             size_t fan_out)
+{
+    nn_status st = nn_init_check(fn, init);
+    if (st != NN_OK)
+        return st;
+    const char *name = nn_init_name(init->kind);
     switch (init->kind) {
     case NN_INIT_UNIFORM:
         if (!(init->b > init->a))
@@ -214,6 +224,13 @@ nn_status nn_init_check(const char *fn, const nn_init *init)
     default:
         break;
     }
+    /* Every value it can draw must be a float: checked from its bound, before anything
+     * is drawn and whatever the rng's state (so a spec that built once builds with any
+     * seed). */
+    double bound = max_magnitude(init, fan_in, fan_out);
+    if (!(bound < NN_FLOAT_LIMIT))
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "%s: '%s' can draw values up to %g, beyond float's range", fn, name, bound);
     return NN_OK;
 }
 
@@ -222,18 +239,10 @@ nn_status nn_init_fill(nn_tensor *t, const nn_init *init, size_t fan_in, size_t 
 {
     NN_CHECK_NULL(t);
     NN_CHECK_NULL(init);
-    nn_status st = nn_init_check("nn_init_fill", init);
+    nn_status st = nn_init_check_fill("nn_init_fill", init, fan_in, fan_out);
     if (st != NN_OK)
         return st;
     const char *name = nn_init_name(init->kind);
-    /* Every value it can draw must be a float: checked from its bound, before t is
-     * touched and whatever the rng's state (so a spec that built once builds with
-     * any seed). */
-    double bound = max_magnitude(init, fan_in, fan_out);
-    if (!(bound < NN_FLOAT_LIMIT))
-        return nn_error(NN_ERR_INVALID_ARG,
-                        "nn_init_fill: '%s' can draw values up to %g, beyond float's range", name,
-                        bound);
     if (init->kind != NN_INIT_ZEROS && init->kind != NN_INIT_CONSTANT)
         NN_CHECK_NULL(rng);
     return draw(t, init, name, fan_in, fan_out, rng);

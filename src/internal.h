@@ -83,10 +83,13 @@ void nn_xfree(void *ptr);
     } while (0)
 
 /* NN_ERR_INVALID_ARG, naming fn, when init's kind is unknown or its parameters are
- * not finite, a uniform's low >= high, a normal's std or a gain negative: the checks
- * of nn_init_fill that need no fans (init.c). */
+ * not finite (init.c). nn_init_check_fill adds the rest of what nn_init_fill checks
+ * before it draws, for a layer of these fans: a uniform's low >= high, a negative std
+ * or gain, a zero fan where one is used, values beyond float's range. */
 struct nn_init;
 nn_status nn_init_check(const char *fn, const struct nn_init *init);
+nn_status nn_init_check_fill(const char *fn, const struct nn_init *init, size_t fan_in,
+                             size_t fan_out);
 
 /* The most layers the model loader and the spec reader take (a hostile file must not
  * make them quadratic); the writers refuse larger networks. */

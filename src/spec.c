@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nn/dense.h"
 #include "nn/spec.h"
 #include "nn/version.h"
 
@@ -1336,6 +1337,19 @@ static nn_status check_train(const char *fn, const nn_train_settings *t)
     return NN_OK;
 }
 
+/* The reader builds the network and draws its parameters: a dense layer whose
+ * initialisers nn_init_fill refuses at its widths would not read back. */
+static nn_status check_dense_inits(const char *fn, nn_layer *l)
+{
+    nn_dense_params p;
+    if (!nn_is_dense(l) || nn_dense_get_params(l, &p) != NN_OK)
+        return NN_OK;
+    nn_status st = nn_init_check_fill(fn, &p.weight_init, l->in_width, l->out_width);
+    if (st == NN_OK)
+        st = nn_init_check_fill(fn, &p.bias_init, l->in_width, l->out_width);
+    return st;
+}
+
 static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings *train,
                             const nn_registry *reg, sbuf *b)
 {
@@ -1363,7 +1377,9 @@ static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings
     for (size_t i = 0; st == NN_OK && i < nn_net_layer_count(net); i++) {
         nn_layer *l = nn_net_layer(net, i);
         const nn_layer_class *cls = nn_registry_layer(reg, l->ops->name);
-        st = nn_registry_describe_layer(reg, l, s);
+        st = check_dense_inits(fn, l);
+        if (st == NN_OK)
+            st = nn_registry_describe_layer(reg, l, s);
         if (st == NN_OK)
             st = emit_item(b, reg, FAM_LAYER, l->ops->name, cls->positional, s);
         sb_printf(b, "\n");

@@ -50,21 +50,20 @@ static void test_dense_params_and_errors(void **state)
     p.bias_init.kind = (nn_init_kind)-4;
     assert_status(nn_dense_new(&p, &l), NN_ERR_INVALID_ARG);
     assert_null(l);
-    /* initialisers nn_init_fill would refuse at any widths: refused here, so that a
-     * network holding the layer always writes a spec that reads back */
+    /* a non-finite initialiser parameter, which no model file holds (the loader
+     * refuses it); the rest of nn_init_fill's checks come when the network draws, so
+     * that files holding such a layer (its weights set by hand) still load */
     p = nn_dense_default_params(3);
     p.weight_init = nn_init_uniform(NAN, 1.0);
     assert_error(nn_dense_new(&p, &l), NN_ERR_INVALID_ARG, "nn_dense_new (weight_init)",
                  "non-finite");
-    p.weight_init = nn_init_uniform(1.0, 0.0);
-    assert_error(nn_dense_new(&p, &l), NN_ERR_INVALID_ARG, "low < high");
-    p.weight_init = nn_init_xavier_normal(-1.0);
-    assert_error(nn_dense_new(&p, &l), NN_ERR_INVALID_ARG, "xavier_normal gain -1 is negative");
     p = nn_dense_default_params(3);
-    p.bias_init = nn_init_normal(0.0, -1.0);
-    assert_error(nn_dense_new(&p, &l), NN_ERR_INVALID_ARG, "nn_dense_new (bias_init)",
-                 "std -1 is negative");
+    p.bias_init = nn_init_normal(0.0, INFINITY);
+    assert_error(nn_dense_new(&p, &l), NN_ERR_INVALID_ARG, "nn_dense_new (bias_init)");
     assert_null(l);
+    p.bias_init = nn_init_normal(0.0, -1.0);
+    assert_ok(nn_dense_new(&p, &l));
+    nn_layer_free(l);
 }
 
 static void test_dense_build_in_network(void **state)

@@ -617,6 +617,23 @@ static void test_writer_refuses_unreadable(void **state)
     assert_error(nn_spec_write(net, NULL, NULL, stdout), NN_ERR_SHAPE, "nn_spec_write");
     assert_null(out);
     nn_net_free(net);
+
+    /* a dense layer whose initialiser the reader could not draw from at its widths */
+    const nn_init bad[3] = {nn_init_constant(1e39), nn_init_uniform(1.0, 0.0),
+                            nn_init_kaiming_normal(-1.0)};
+    const char *why[3] = {"beyond float's range", "low < high", "gain -1 is negative"};
+    for (int k = 0; k < 3; k++) {
+        assert_ok(nn_net_new(2, &net));
+        nn_dense_params dp = nn_dense_default_params(1);
+        dp.bias_init = bad[k];
+        nn_layer *dl = NULL;
+        assert_ok(nn_dense_new(&dp, &dl));
+        assert_ok(nn_net_add(net, dl));
+        assert_error(nn_spec_to_string(net, NULL, NULL, &out), NN_ERR_INVALID_ARG,
+                     "nn_spec_to_string", why[k]);
+        assert_null(out);
+        nn_net_free(net);
+    }
 }
 
 static void test_reader_limits(void **state)

@@ -26,8 +26,8 @@ nn_dense_params nn_dense_default_params(size_t units);
 
 /* A new dense layer (the caller's until added to a network).
  * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (units == 0; an initialiser of unknown
- * kind, with a non-finite parameter, a uniform's low >= high, a negative std or gain:
- * what nn_init_fill would refuse whatever the layer's widths), NN_ERR_NOMEM. */
+ * kind or with a non-finite parameter; the rest of what nn_init_fill refuses is
+ * refused when the network draws the parameters), NN_ERR_NOMEM. */
 nn_status nn_dense_new(const nn_dense_params *params, nn_layer **out);
 
 /* The weight (out, in) and bias (out) of a dense layer, borrowed from the layer.
