@@ -362,7 +362,9 @@ static nn_status cross_entropy_check(const nn_loss *loss, size_t pred_width, siz
 
 /* cross_entropy_eval with a gradient, for c <= CE_ROW_BUFFER classes: per row the
  * maximum m, e_j = exp(x_j - m) and s = sum e_j, then
- *   value term  lse - x_y (indices) or lse sum t - sum t x, lse = m + log s
+ *   value term  (m - x_y) + log s (indices) or log s sum t - sum t (x - m): the
+ *               differences from m first, so that log s is not lost in m + log s
+ *               when the logits are large (rows of [1e16, 1e16, 0] gave 0)
  *   gradient    e_j / s - [j == y] (indices) or (e_j / s) sum t - t_j, times scale.
  * Measured: the exp per element was the largest cost of the loss at 10 classes. */
 static nn_status cross_entropy_grad_rows(const nn_tensor *pred, const nn_tensor *target,
@@ -386,10 +388,10 @@ static nn_status cross_entropy_grad_rows(const nn_tensor *pred, const nn_tensor 
         if (!indices)
             for (size_t j = 0; j < c; j++) {
                 tsum += t[j];
-                tx += (double)t[j] * x[j];
+                tx += (double)t[j] * ((double)x[j] - m);
             }
-        double lse = m + log(s), inv = 1.0 / s;
-        sum += indices ? lse - x[y] : lse * tsum - tx;
+        double log_s = log(s), inv = 1.0 / s;
+        sum += indices ? ((double)m - x[y]) + log_s : log_s * tsum - tx;
         float *g = grad->data + i * c;
         for (size_t j = 0; j < c; j++) {
             double p = e[j] * inv;
@@ -420,7 +422,8 @@ static nn_status cross_entropy_eval(const nn_loss *loss, const nn_tensor *pred,
         const float *t = indices ? NULL : target->data + i * c;
         size_t y = indices ? (size_t)target->data[i] : 0;
         /* Running maximum m and s = sum exp(x_j - m), rescaled when m grows (the online
-         * normaliser of Milakov & Gimelshein 2018), so the row is read once for the value. */
+         * normaliser of Milakov & Gimelshein 2018), so the row is read once for the value
+         * with class indices. */
         double m = x[0], s = 0.0, tsum = 0.0, tx = 0.0;
         for (size_t j = 0; j < c; j++) {
             double xj = x[j];
@@ -430,19 +433,23 @@ static nn_status cross_entropy_eval(const nn_loss *loss, const nn_tensor *pred,
             } else {
                 s += exp(xj - m);
             }
-            if (!indices) {
+            if (!indices)
                 tsum += t[j];
-                tx += t[j] * xj;
-            }
         }
-        double lse = m + log(s);
-        /* sum_j t_j (lse - x_j) = lse sum_j t_j - sum_j t_j x_j; for indices t is one-hot. */
-        sum += indices ? lse - x[y] : lse * tsum - tx;
+        /* sum_j t_j (m + log s - x_j) = log s sum_j t_j - sum_j t_j (x_j - m), the
+         * differences from the final m (a second pass, for probability targets): as
+         * (m + log s) sum t - sum t x, log s was lost when the logits were large. For
+         * indices t is one-hot. */
+        double log_s = log(s);
+        if (!indices)
+            for (size_t j = 0; j < c; j++)
+                tx += t[j] * ((double)x[j] - m);
+        sum += indices ? (m - x[y]) + log_s : log_s * tsum - tx;
         if (grad == NULL)
             continue;
         float *g = grad->data + i * c;
         for (size_t j = 0; j < c; j++) {
-            double p = exp((double)x[j] - lse);
+            double p = exp(((double)x[j] - m) - log_s);
             double gj = indices ? p - (double)(j == y) : p * tsum - t[j];
             g[j] = (float)(scale * gj);
         }

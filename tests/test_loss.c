@@ -379,6 +379,22 @@ static void test_cross_entropy(void **state)
     assert_close(g[4], 0.25, 1e-6, 0);
     assert_close(g[5], -0.25, 1e-6, 0);
 
+    /* Tied huge logits keep log s (log 2, as torch), with a gradient and without,
+     * for class indices and for a one-hot row: [1e16, 1e16, 0] and [3e38, 3e38, 0]. */
+    float xh[2 * 3] = {1e16f, 1e16f, 0, 3e38f, 3e38f, 0}, th[2] = {0, 1},
+          toh[2 * 3] = {1, 0, 0, 0, 1, 0};
+    nn_tensor txh = nn_tensor_view2d(xh, 2, 3), tth = nn_tensor_view2d(th, 2, 1),
+              ttoh = nn_tensor_view2d(toh, 2, 3);
+    for (int with_grad = 0; with_grad < 2; with_grad++) {
+        assert_ok(nn_loss_eval(ce, &txh, &tth, &v, with_grad ? &tg : NULL));
+        assert_close(v, log(2.0), 1e-12, 0);
+        assert_ok(nn_loss_eval(ce, &txh, &ttoh, &v, with_grad ? &tg : NULL));
+        assert_close(v, log(2.0), 1e-12, 0);
+    }
+    assert_close(g[0], -0.25, 1e-7, 0); /* (softmax - onehot) / 2 */
+    assert_close(g[1], 0.25, 1e-7, 0);
+    assert_close(g[4], -0.25, 1e-7, 0);
+
     /* Bad class indices: negative, fractional, >= C, NaN, torch's -100. */
     const float bad[5] = {-1, 0.5f, 3, NAN, -100};
     for (int k = 0; k < 5; k++) {
