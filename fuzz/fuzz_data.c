@@ -40,7 +40,7 @@
     } while (0)
 
 /* The scratch file, made once per process and removed at exit. */
-static char scratch[64];
+static char scratch[4096];
 
 static void remove_scratch(void) { unlink(scratch); }
 
@@ -48,7 +48,8 @@ static const char *write_scratch(const uint8_t *data, size_t size)
 {
     if (scratch[0] == '\0') {
         const char *dir = getenv("TMPDIR");
-        snprintf(scratch, sizeof scratch, "%.40s/nn_fuzz_data_XXXXXX", dir ? dir : "/tmp");
+        int n = snprintf(scratch, sizeof scratch, "%s/nn_fuzz_data_XXXXXX", dir ? dir : "/tmp");
+        FUZZ_CHECK(n > 0 && (size_t)n < sizeof scratch);
         int fd = mkstemp(scratch);
         FUZZ_CHECK(fd >= 0);
         close(fd);
@@ -86,7 +87,8 @@ static size_t first_line_fields(const uint8_t *text, size_t size, char delim)
     return n;
 }
 
-/* The field'th field of the first line, unquoted, into name (empty when too long). */
+/* The field'th field of the first line, unquoted, into name (cut to cap - 1 bytes:
+ * a longer name then names no column, which the loader reports). */
 static void first_line_field(const uint8_t *text, size_t size, char delim, size_t field,
                              char *name, size_t cap)
 {

@@ -443,7 +443,7 @@ static void test_workspace_views_refused(void **state)
     assert_error(nn_net_train_step(net, x, &o, &loss), NN_ERR_INVALID_ARG, "the target", in_ws);
     nn_fit_params fp = nn_fit_default_params();
     fp.epochs = 1;
-    fp.batch_size = 8; /* more rows than reserved: the workspace would be re-made */
+    fp.batch_size = 4;
     fp.progress = NN_PROGRESS_OFF;
     assert_error(nn_net_fit(net, &h, t, &fp, NULL), NN_ERR_INVALID_ARG, "nn_net_fit: the input",
                  in_ws);
