@@ -85,7 +85,7 @@ void nn_xfree(void *ptr);
 /* NN_ERR_INVALID_ARG, naming fn, when init's kind is unknown or its parameters are
  * not finite (init.c). nn_init_check_fill adds the rest of what nn_init_fill checks
  * before it draws, for a layer of these fans: a uniform's low >= high, a negative std
- * or gain, a zero fan where one is used, values beyond float's range. */
+ * or gain, values beyond float's range (a zero fan is refused only by the draw). */
 struct nn_init;
 nn_status nn_init_check(const char *fn, const struct nn_init *init);
 nn_status nn_init_check_fill(const char *fn, const struct nn_init *init, size_t fan_in,

@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "net_impl.h"
+#include "nn/dense.h"
 #include "nn/kernel.h"
 #include "nn/metrics.h"
 #include "nn/net.h"
@@ -307,6 +308,20 @@ nn_status nn_net_init_params(nn_net *net, nn_rng *rng)
 {
     NN_CHECK_NULL(net);
     NN_CHECK_NULL(rng);
+    /* Every dense layer's initialisers checked at its widths before anything is drawn,
+     * so a refusal leaves every parameter as it was. */
+    for (size_t i = 0; i < net->n_layers; i++) {
+        nn_layer *l = net->layers[i];
+        nn_dense_params p;
+        if (!nn_is_dense(l) || nn_dense_get_params(l, &p) != NN_OK)
+            continue;
+        size_t in = l->in_width, out = l->out_width;
+        nn_status st = nn_init_check_fill("nn_init_fill", &p.weight_init, in, out);
+        if (st == NN_OK)
+            st = nn_init_check_fill("nn_init_fill", &p.bias_init, in, out);
+        if (st != NN_OK)
+            return nn_error_prefix(st, "nn_net_init_params: layer %zu ('dense')", i);
+    }
     for (size_t i = 0; i < net->n_layers; i++) {
         nn_layer *l = net->layers[i];
         if (l->ops->init_params == NULL)

@@ -92,6 +92,10 @@ nn_status nn_optim_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads, 
             return nn_error(NN_ERR_SHAPE,
                             "nn_optim_step: parameter %zu has %zu elements, its gradient %zu", i,
                             params[i].size, grads[i].size);
+    /* A user's step sees step_count 1 on the first step: it must not wrap to 0. */
+    if (o->step_count == UINT64_MAX)
+        return nn_error(NN_ERR_STATE, "nn_optim_step: '%s' has counted %llu steps, the most it can",
+                        o->ops->name, (unsigned long long)o->step_count);
     o->step_count++;
     unsigned long seq = nn_error_seq();
     nn_status st = nn_error_if_silent(o->ops->step(o, params, grads, n), seq,
@@ -393,7 +397,8 @@ static nn_status sgd_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads
     nn_status st = builtin_check(o, params, n, has_momentum);
     if (st != NN_OK)
         return st;
-    int first = b->t++ == 0; /* the momentum buffer starts as a copy of d_p */
+    int first = b->t == 0; /* the momentum buffer starts as a copy of d_p */
+    b->t += b->t < UINT64_MAX; /* plain SGD does not use it: it stops, not wraps */
     float wd = (float)hp->weight_decay, mu = (float)hp->momentum;
     float damp = (float)(1.0 - hp->dampening), neg_lr = (float)-o->lr;
     if (sgd_is_plain(hp)) {
@@ -439,9 +444,10 @@ void nn_optim_sgd_plain_block(nn_optim *o, float *params, const float *grads, si
 {
     NN_ASSERT(nn_optim_is_plain_sgd(o));
     builtin *b = o->impl;
-    /* The counts nn_optim_step and sgd_step keep, so the saved state is the same. */
-    o->step_count++;
-    b->t++;
+    /* The counts nn_optim_step and sgd_step keep, so the saved state is the same
+     * (stopping at the largest, as they do: plain SGD does not use them). */
+    o->step_count += o->step_count < UINT64_MAX;
+    b->t += b->t < UINT64_MAX;
     sgd_plain_block(params, grads, n, (float)-o->lr);
 }
 

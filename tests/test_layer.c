@@ -63,7 +63,20 @@ static void test_dense_params_and_errors(void **state)
     assert_null(l);
     p.bias_init = nn_init_normal(0.0, -1.0);
     assert_ok(nn_dense_new(&p, &l));
-    nn_layer_free(l);
+    /* drawing refuses it, for the whole network before anything is drawn */
+    nn_net *net = NULL;
+    assert_ok(nn_net_new(2, &net));
+    assert_ok(nn_net_add(net, nn_test_dense(3, nn_init_normal(0, 1), nn_init_normal(0, 1))));
+    assert_ok(nn_net_add(net, l));
+    nn_rng rng;
+    nn_rng_seed(&rng, 1, 0);
+    assert_error(nn_net_init_params(net, &rng), NN_ERR_INVALID_ARG,
+                 "nn_net_init_params: layer 1 ('dense')", "std -1 is negative");
+    size_t n = 0;
+    const float *params = nn_net_params(net, &n);
+    for (size_t k = 0; k < n; k++)
+        assert_true(params[k] == 0.0f); /* as allocated: layer 0 not drawn either */
+    nn_net_free(net);
 }
 
 static void test_dense_build_in_network(void **state)

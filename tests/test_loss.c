@@ -394,6 +394,21 @@ static void test_cross_entropy(void **state)
     assert_close(g[0], -0.25, 1e-7, 0); /* (softmax - onehot) / 2 */
     assert_close(g[1], 0.25, 1e-7, 0);
     assert_close(g[4], -0.25, 1e-7, 0);
+    /* More classes than the row buffer: the other code path's gradient */
+    enum { WIDE = 300 };
+    float *xw = calloc(WIDE, sizeof *xw), *gw = calloc(WIDE, sizeof *gw), tw0[1] = {0};
+    assert_non_null(xw);
+    assert_non_null(gw);
+    xw[0] = xw[1] = 1e16f;
+    nn_tensor txw = nn_tensor_view2d(xw, 1, WIDE), ttw = nn_tensor_view2d(tw0, 1, 1),
+              tgw = nn_tensor_view2d(gw, 1, WIDE);
+    assert_ok(nn_loss_eval(ce, &txw, &ttw, &v, &tgw));
+    assert_close(v, log(2.0), 1e-12, 0);
+    assert_close(gw[0], -0.5, 1e-7, 0);
+    assert_close(gw[1], 0.5, 1e-7, 0);
+    assert_close(gw[2], 0.0, 0, 0);
+    free(xw);
+    free(gw);
 
     /* Bad class indices: negative, fractional, >= C, NaN, torch's -100. */
     const float bad[5] = {-1, 0.5f, 3, NAN, -100};

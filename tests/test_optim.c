@@ -115,6 +115,20 @@ static void test_step_errors(void **state)
         assert_true(isfinite(p[k]));
     nn_optim_free(adam);
     memcpy(p, p0, sizeof p);
+    /* Plain SGD, which does not use its count, stops it there; step_count, which a
+     * user's step reads (1 on the first step), is refused at its largest. */
+    assert_ok(nn_optim_setup(sgd, &tp, 1));
+    assert_ok(nn_optim_set_state_step(sgd, UINT64_MAX));
+    assert_ok(nn_optim_step(sgd, &tp, &g_ok, 1));
+    assert_ok(nn_optim_get_state_step(sgd, &t));
+    assert_true(t == UINT64_MAX);
+    sgd->step_count = UINT64_MAX;
+    memcpy(kept, p, sizeof p);
+    assert_error(nn_optim_step(sgd, &tp, &g_ok, 1), NN_ERR_STATE, "the most it can");
+    assert_true(sgd->step_count == UINT64_MAX);
+    assert_memory_equal(p, kept, sizeof p);
+    sgd->step_count = 0;
+    memcpy(p, p0, sizeof p);
     assert_status(nn_optim_step(NULL, &tp, &g_ok, 1), NN_ERR_NULL_ARG);
     assert_status(nn_optim_step(sgd, NULL, &g_ok, 1), NN_ERR_NULL_ARG);
     assert_status(nn_optim_step(sgd, &tp, NULL, 1), NN_ERR_NULL_ARG);

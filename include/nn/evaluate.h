@@ -34,8 +34,9 @@ typedef struct nn_eval_stats {
  * Allocates only what the network's workspace needs for batch_size rows the first
  * time. On error stats and confusion are unspecified. Leaves no forward pass to go
  * back through, as nn_net_predict.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows, classes is not K, a
- * bad target index), those of nn_net_forward and nn_loss_eval. */
+ * Errors: NN_ERR_NULL_ARG (also x or target with elements but no data), NN_ERR_SHAPE,
+ * NN_ERR_INVALID_ARG (no rows, classes is not K, a bad target index, x or target lying
+ * in the network's own buffers), those of nn_net_forward and nn_loss_eval. */
 nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, size_t batch_size,
                       size_t *confusion, size_t classes, nn_eval_stats *stats);
 

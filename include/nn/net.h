@@ -52,7 +52,9 @@ void nn_net_free(nn_net *net);
 nn_status nn_net_add(nn_net *net, nn_layer *layer);
 
 /* Draws every parameter again from each layer's initialiser, layer by layer in
- * order, from rng. Errors: NN_ERR_NULL_ARG and those of the layers' init_params. */
+ * order, from rng. Dense layers' initialisers are checked at their widths first: a
+ * refusal (NN_ERR_INVALID_ARG, naming the layer) draws nothing.
+ * Errors: NN_ERR_NULL_ARG and those of the layers' init_params. */
 nn_status nn_net_init_params(nn_net *net, nn_rng *rng);
 
 /* Sets the loss, taking ownership (also of the loss it replaces, which is freed).
@@ -95,9 +97,9 @@ nn_status nn_net_reserve(nn_net *net, size_t max_batch);
 /* Forward pass. x: (B, in_width); *y is set to the network's output buffer
  * (B, out_width), borrowed and overwritten by the next call. training selects
  * the layers' training behaviour. Errors: NN_ERR_NULL_ARG (also x with elements
- * but NULL data), NN_ERR_STATE (no layers), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no rows; x lying in the network's own
- * buffers, such as a view of a layer's output: the pass would overwrite it),
- * NN_ERR_NOMEM (first batch of this size). */
+ * but NULL data), NN_ERR_STATE (no layers), NN_ERR_SHAPE, NN_ERR_INVALID_ARG (no
+ * rows; x lying in the network's own buffers, such as a view of a layer's output:
+ * the pass would overwrite it), NN_ERR_NOMEM (first batch of this size). */
 nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn_tensor **y);
 
 /* The output of layer i in the last forward pass, (B, out_i): the hidden
@@ -138,7 +140,7 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
 
 /* Zeroes the gradients, then forward, loss and backward on one batch;
  * *loss (may be NULL) gets the batch loss. Parameters are not changed.
- * Errors: as nn_net_forward and nn_net_backward, NN_ERR_STATE (no loss),
+ * Errors: as nn_net_forward (target too) and nn_net_backward, NN_ERR_STATE (no loss),
  * NN_ERR_NUMERIC (the loss is NaN or Inf). */
 nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                                double *loss);

@@ -92,7 +92,8 @@ nn_status nn_optim_setup(nn_optim *o, const nn_tensor *params, size_t n);
  * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE (a gradient's shape differs from its
  * parameter, or a parameter's shape from the one given to setup), NN_ERR_STATE
  * (an optimizer with state stepped before nn_optim_setup, or with another number of
- * tensors than set up). */
+ * tensors than set up; step_count, or the state's step count of an optimizer whose
+ * update uses it, at UINT64_MAX: counting on would wrap it to 0). */
 nn_status nn_optim_step(nn_optim *o, nn_tensor *params, const nn_tensor *grads, size_t n);
 
 /* Sets *view to optimizer state: the buffer called name (the key torch uses in
@@ -288,9 +289,10 @@ nn_status nn_optim_get_adagrad_params(const nn_optim *o, nn_adagrad_params *p);
  * which bias corrections, Adagrad's lr_decay and SGD's first momentum step use.
  * Setting it (after nn_optim_setup, with the state buffers written through
  * nn_optim_state) restores a saved optimizer exactly; a later setup resets it to 0.
- * Any count can be set; a step at UINT64_MAX is refused (NN_ERR_STATE) rather than
- * wrapping it to 0. Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (not a built-in
- * optimizer). */
+ * Any count can be set. At UINT64_MAX an optimizer whose update uses the count
+ * (Adam, AdamW, RMSprop, Adagrad, SGD with momentum) refuses to step
+ * (NN_ERR_STATE) rather than wrap it to 0; plain SGD's count stops there.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (not a built-in optimizer). */
 nn_status nn_optim_get_state_step(const nn_optim *o, uint64_t *t);
 nn_status nn_optim_set_state_step(nn_optim *o, uint64_t t);
 
