@@ -630,7 +630,7 @@ static void test_writer_refuses_unreadable(void **state)
         assert_ok(nn_dense_new(&dp, &dl));
         assert_ok(nn_net_add(net, dl));
         assert_error(nn_spec_to_string(net, NULL, NULL, &out), NN_ERR_INVALID_ARG,
-                     "nn_spec_to_string", why[k]);
+                     "nn_spec_to_string: layer 0 ('dense')", why[k]);
         assert_null(out);
         nn_net_free(net);
     }
