@@ -96,6 +96,17 @@ nn_status nn_dense_new(const nn_dense_params *params, nn_layer **out)
 
 int nn_is_dense(const nn_layer *l) { return l != NULL && l->ops == &dense_ops; }
 
+nn_status nn_dense_check_inits(const char *fn, const nn_layer *l)
+{
+    if (!nn_is_dense(l))
+        return NN_OK;
+    const dense *d = l->impl;
+    nn_status st = nn_init_check_fill(fn, &d->p.weight_init, l->in_width, l->out_width);
+    if (st == NN_OK)
+        st = nn_init_check_fill(fn, &d->p.bias_init, l->in_width, l->out_width);
+    return st;
+}
+
 nn_tensor *nn_dense_weight(nn_layer *l)
 {
     return nn_is_dense(l) && l->params[0].data != NULL ? &l->params[0] : NULL;

@@ -91,6 +91,12 @@ nn_status nn_init_check(const char *fn, const struct nn_init *init);
 nn_status nn_init_check_fill(const char *fn, const struct nn_init *init, size_t fan_in,
                              size_t fan_out);
 
+/* nn_init_check_fill of a dense layer's two initialisers at its widths, before they
+ * are drawn (nn_net_init_params) or written where a reader will draw them (the spec
+ * writer); NN_OK for any other layer (dense.c). */
+struct nn_layer;
+nn_status nn_dense_check_inits(const char *fn, const struct nn_layer *l);
+
 /* The most layers the model loader and the spec reader take (a hostile file must not
  * make them quadratic); the writers refuse larger networks. */
 #define NN_READER_MAX_LAYERS 10000u

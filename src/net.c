@@ -11,7 +11,6 @@
 
 #include "internal.h"
 #include "net_impl.h"
-#include "nn/dense.h"
 #include "nn/kernel.h"
 #include "nn/metrics.h"
 #include "nn/net.h"
@@ -311,14 +310,7 @@ nn_status nn_net_init_params(nn_net *net, nn_rng *rng)
     /* Every dense layer's initialisers checked at its widths before anything is drawn,
      * so a refusal leaves every parameter as it was. */
     for (size_t i = 0; i < net->n_layers; i++) {
-        nn_layer *l = net->layers[i];
-        nn_dense_params p;
-        if (!nn_is_dense(l) || nn_dense_get_params(l, &p) != NN_OK)
-            continue;
-        size_t in = l->in_width, out = l->out_width;
-        nn_status st = nn_init_check_fill("nn_init_fill", &p.weight_init, in, out);
-        if (st == NN_OK)
-            st = nn_init_check_fill("nn_init_fill", &p.bias_init, in, out);
+        nn_status st = nn_dense_check_inits("nn_init_fill", net->layers[i]);
         if (st != NN_OK)
             return nn_error_prefix(st, "nn_net_init_params: layer %zu ('dense')", i);
     }

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "nn/dense.h"
 #include "nn/spec.h"
 #include "nn/version.h"
 
@@ -1337,22 +1336,6 @@ static nn_status check_train(const char *fn, const nn_train_settings *t)
     return NN_OK;
 }
 
-/* The reader builds the network and draws its parameters: a dense layer whose
- * initialisers nn_init_fill refuses at its widths would not read back. i is the
- * layer's index, for the message. */
-static nn_status check_dense_inits(const char *fn, nn_layer *l, size_t i)
-{
-    nn_dense_params p;
-    if (!nn_is_dense(l) || nn_dense_get_params(l, &p) != NN_OK)
-        return NN_OK;
-    char where[128];
-    snprintf(where, sizeof where, "%s: layer %zu ('dense')", fn, i);
-    nn_status st = nn_init_check_fill(where, &p.weight_init, l->in_width, l->out_width);
-    if (st == NN_OK)
-        st = nn_init_check_fill(where, &p.bias_init, l->in_width, l->out_width);
-    return st;
-}
-
 static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings *train,
                             const nn_registry *reg, sbuf *b)
 {
@@ -1380,7 +1363,11 @@ static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings
     for (size_t i = 0; st == NN_OK && i < nn_net_layer_count(net); i++) {
         nn_layer *l = nn_net_layer(net, i);
         const nn_layer_class *cls = nn_registry_layer(reg, l->ops->name);
-        st = check_dense_inits(fn, l, i);
+        /* the reader draws the parameters: initialisers it cannot draw from would
+         * not read back */
+        st = nn_dense_check_inits("nn_init_fill", l);
+        if (st != NN_OK)
+            st = nn_error_prefix(st, "%s: layer %zu ('dense')", fn, i);
         if (st == NN_OK)
             st = nn_registry_describe_layer(reg, l, s);
         if (st == NN_OK)
