@@ -1,4 +1,5 @@
-/* fuzz/fuzz_alloc.h - an allocator with a budget, for the fuzz targets.
+/* fuzz/fuzz_alloc.h - an allocator with a budget, and the check that a property holds,
+ * for the fuzz targets.
  *
  * A spec may legally ask for a network of 10^10 parameters, and the library would
  * honestly try to allocate it; libFuzzer would report that as an out-of-memory
@@ -11,8 +12,21 @@
 #define NN_FUZZ_ALLOC_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include "nn/alloc.h"
+#include "nn/status.h"
+
+/* A property of the target that must hold: otherwise the input is a finding (abort,
+ * which libFuzzer reports and keeps), with the file and line and nn's last error. */
+#define FUZZ_CHECK(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, __LINE__,     \
+                    #cond, nn_last_error());                                                       \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 #define FUZZ_MAX_BLOCK ((size_t)64 << 20)
 #define FUZZ_MAX_LIVE  ((size_t)256 << 20)

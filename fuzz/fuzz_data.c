@@ -30,15 +30,6 @@
 #include "fuzz_alloc.h"
 #include "nn/nn.h"
 
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_data: %s:%d: check failed: %s (last error: %s)\n", __FILE__,     \
-                    __LINE__, #cond, nn_last_error());                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 /* The scratch file, made once per process and removed at exit. */
 static char scratch[4096];
 

@@ -20,15 +20,6 @@
 #include "fuzz_alloc.h"
 #include "nn/nn.h"
 
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_model: %s:%d: check failed: %s (last error: %s)\n", __FILE__,    \
-                    __LINE__, #cond, nn_last_error());                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 static void put_u32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)

@@ -17,15 +17,6 @@
 #include "fuzz_alloc.h"
 #include "nn/nn.h"
 
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_spec: %s:%d: check failed: %s (last error: %s)\n", __FILE__,     \
-                    __LINE__, #cond, nn_last_error());                                             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 static void try_predict(nn_net *net)
 {
     size_t in = nn_net_in_width(net), out = nn_net_out_width(net);
