@@ -58,6 +58,17 @@ static void assert_same_floats(const float *a, const float *b, size_t n, const c
             fail_msg("%s[%zu]: fused %.9g, generic %.9g", what, i, (double)a[i], (double)b[i]);
 }
 
+/* The fused call fails as the generic one does: the same status, with the given
+ * pieces in a message that is the same for both. */
+#define assert_same_error(fused_call, generic_call, status, ...)                                   \
+    do {                                                                                           \
+        char fused_msg_[512];                                                                      \
+        assert_error((fused_call), (status), __VA_ARGS__);                                         \
+        snprintf(fused_msg_, sizeof fused_msg_, "%s", nn_last_error());                            \
+        assert_error((generic_call), (status), __VA_ARGS__);                                       \
+        assert_string_equal(fused_msg_, nn_last_error());                                          \
+    } while (0)
+
 static void assert_same_params_grads_steps(nn_net *fused, nn_net *generic);
 
 /* Everything the two networks show after a step is the same. */
@@ -548,11 +559,9 @@ static void test_fit_per_sample_error(void **state)
     assert_ok(nn_net_fit(a, &x, &y, &fp, NULL));
     assert_ok(nn_net_fit(b, &x, &y, &fp, NULL));
     ys[2] = NAN;
-    char msg[512];
-    assert_error(nn_net_fit(a, &x, &y, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 3", "the loss is nan");
-    snprintf(msg, sizeof msg, "%s", nn_last_error());
-    assert_error(nn_net_fit(b, &x, &y, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 3");
-    assert_string_equal(msg, nn_last_error());
+    assert_same_error(nn_net_fit(a, &x, &y, &fp, NULL),
+                      nn_net_fit(b, &x, &y, &fp, NULL), NN_ERR_NUMERIC,
+                      "epoch 1, batch 3", "the loss is nan");
     size_t n1, n2;
     float *p1 = nn_net_params(a, &n1), *p2 = nn_net_params(b, &n2);
     assert_same_floats(p1, p2, n1, "params");
@@ -577,11 +586,9 @@ static void test_fit_per_sample_error(void **state)
     nn_test_set_dense(nn_net_layer(b, 0), w, bias);
     float big[4] = {0.5f, 0.25f, 3e38f, 3e38f}, yb[2] = {0.0f, 0.0f};
     nn_tensor xbig = nn_tensor_view2d(big, 2, 2), ybig = nn_tensor_view2d(yb, 2, 1);
-    assert_error(nn_net_fit(a, &xbig, &ybig, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 2",
-                 "gradient", "inf");
-    snprintf(msg, sizeof msg, "%s", nn_last_error());
-    assert_error(nn_net_fit(b, &xbig, &ybig, &fp, NULL), NN_ERR_NUMERIC, "epoch 1, batch 2");
-    assert_string_equal(msg, nn_last_error());
+    assert_same_error(nn_net_fit(a, &xbig, &ybig, &fp, NULL),
+                      nn_net_fit(b, &xbig, &ybig, &fp, NULL), NN_ERR_NUMERIC,
+                      "epoch 1, batch 2", "gradient", "inf");
     p1 = nn_net_params(a, &n1);
     p2 = nn_net_params(b, &n2);
     assert_same_floats(p1, p2, n1, "params");
@@ -631,10 +638,9 @@ static void test_errors_match(void **state)
     float xs[2] = {NAN, 1.0f}, ys[1] = {0.5f};
     nn_tensor x = nn_tensor_view2d(xs, 1, 2), y = nn_tensor_view2d(ys, 1, 1);
     double la = 0.0, lb = 0.0;
-    assert_error(nn_net_train_step(a, &x, &y, &la), NN_ERR_NUMERIC, "the loss is");
-    snprintf(msg, sizeof msg, "%s", nn_last_error());
-    assert_error(nn_net_train_step(b, &x, &y, &lb), NN_ERR_NUMERIC, "the loss is");
-    assert_string_equal(msg, nn_last_error());
+    assert_same_error(nn_net_train_step(a, &x, &y, &la),
+                      nn_net_train_step(b, &x, &y, &lb), NN_ERR_NUMERIC,
+                      "the loss is");
     assert_true(isnan(la) && isnan(lb));
     assert_true(nn_test_params_equal(a, before, count));
     assert_int_equal(a->small_state, 1);
@@ -665,10 +671,9 @@ static void test_errors_match(void **state)
     e->small_state = 0;
     float xs2[2] = {0.5f, 0.5f}, cls[1] = {7.0f};
     nn_tensor x2 = nn_tensor_view2d(xs2, 1, 2), t2 = nn_tensor_view2d(cls, 1, 1);
-    assert_error(nn_net_train_step(d, &x2, &t2, NULL), NN_ERR_INVALID_ARG, "not a class index");
-    snprintf(msg, sizeof msg, "%s", nn_last_error());
-    assert_error(nn_net_train_step(e, &x2, &t2, NULL), NN_ERR_INVALID_ARG, "not a class index");
-    assert_string_equal(msg, nn_last_error());
+    assert_same_error(nn_net_train_step(d, &x2, &t2, NULL),
+                      nn_net_train_step(e, &x2, &t2, NULL), NN_ERR_INVALID_ARG,
+                      "not a class index");
     assert_int_equal(d->small_state, 1);
 
     /* A NaN gradient made from two NaNs of opposite signs: the two passes multiply them
@@ -683,10 +688,9 @@ static void test_errors_match(void **state)
     nn_test_set_dense(nn_net_layer(g, 0), wn, bn);
     float x0[1] = {0.0f}, c0[1] = {0.0f};
     nn_tensor x3 = nn_tensor_view2d(x0, 1, 1), t3 = nn_tensor_view2d(c0, 1, 1);
-    assert_error(nn_net_train_step(f, &x3, &t3, NULL), NN_ERR_NUMERIC, "gradient 1 of 4 is nan");
-    snprintf(msg, sizeof msg, "%s", nn_last_error());
-    assert_error(nn_net_train_step(g, &x3, &t3, NULL), NN_ERR_NUMERIC, "gradient 1 of 4 is nan");
-    assert_string_equal(msg, nn_last_error());
+    assert_same_error(nn_net_train_step(f, &x3, &t3, NULL),
+                      nn_net_train_step(g, &x3, &t3, NULL), NN_ERR_NUMERIC,
+                      "gradient 1 of 4 is nan");
     assert_int_equal(f->small_state, 1);
     nn_net_free(f);
     nn_net_free(g);
@@ -702,12 +706,9 @@ static void test_errors_match(void **state)
     free(before);
     before = nn_test_params_copy(a, &count);
     nn_tensor xa = *nn_net_layer_output(a, 0), xb = *nn_net_layer_output(b, 0);
-    assert_error(nn_net_train_step(a, &xa, &yv, NULL), NN_ERR_INVALID_ARG,
-                 "the input lies in the network's own buffers");
-    snprintf(msg, sizeof msg, "%s", nn_last_error());
-    assert_error(nn_net_train_step(b, &xb, &yv, NULL), NN_ERR_INVALID_ARG,
-                 "the input lies in the network's own buffers");
-    assert_string_equal(msg, nn_last_error());
+    assert_same_error(nn_net_train_step(a, &xa, &yv, NULL),
+                      nn_net_train_step(b, &xb, &yv, NULL), NN_ERR_INVALID_ARG,
+                      "the input lies in the network's own buffers");
     assert_true(nn_test_params_equal(a, before, count));
 
     free(before);
