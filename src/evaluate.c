@@ -39,45 +39,15 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
     if (st0 != NN_OK)
         return st0;
     size_t k = nn_metrics_classes(nn_net_out_width(net));
-    if (confusion != NULL) {
-        if (classes != k)
-            return nn_error(NN_ERR_INVALID_ARG,
-                            "nn_evaluate: a network of width %zu has %zu classes, not %zu",
-                            nn_net_out_width(net), k, classes);
-        memset(confusion, 0, k * k * sizeof *confusion);
-    }
-    size_t n = x->shape[0], b = batch_size > 0 ? batch_size : 256, correct = 0;
-    if (b > n)
-        b = n;
-    nn_status st;
-    const nn_loss *lossf = nn_net_loss(net);
-    const float cut = nn_net_decision_cut(net); /* a logit's decision point is 0 */
-    double loss_total = 0.0;
-    /* Rows [first, first + rows) are contiguous, so batches are views: nothing is copied.
-     * One forward pass per batch serves the loss and the counts alike. */
-    for (size_t first = 0; first < n; first += b) {
-        size_t rows = n - first < b ? n - first : b, c = 0;
-        nn_tensor xb, tb;
-        const nn_tensor *yb;
-        if ((st = nn_tensor_rows(x, first, rows, &xb)) != NN_OK ||
-            (st = nn_tensor_rows(target, first, rows, &tb)) != NN_OK ||
-            (st = nn_net_forward(net, &xb, 0, &yb)) != NN_OK)
-            return st;
-        nn_net_forget_input(net); /* x is the caller's, who may free it after this call */
-        double v = 0.0;
-        if ((st = nn_count_correct_cut(yb, &tb, cut, &c)) != NN_OK ||
-            (confusion != NULL && (st = nn_confusion_add_cut(yb, &tb, k, cut, confusion)) != NN_OK) ||
-            (lossf != NULL && (st = nn_loss_eval(lossf, yb, &tb, &v, NULL)) != NN_OK))
-            /* The metrics number rows within the batch; say where the batch starts. */
-            return nn_error_prefix(st, "nn_evaluate: in the batch starting at row %zu", first);
-        correct += c;
-        /* A batch's mean weighs in by its rows, so the batches give the mean over all. */
-        if (lossf != NULL)
-            loss_total += lossf->reduction == NN_REDUCTION_MEAN ? v * (double)rows : v;
-    }
-    double loss = NAN;
-    if (lossf != NULL)
-        loss = lossf->reduction == NN_REDUCTION_MEAN ? loss_total / (double)n : loss_total;
+    if (confusion != NULL && classes != k)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_evaluate: a network of width %zu has %zu classes, not %zu",
+                        nn_net_out_width(net), k, classes);
+    size_t n = x->shape[0], correct = 0;
+    double loss;
+    nn_status st = nn_net_eval_pass("nn_evaluate", net, x, target, batch_size > 0 ? batch_size : 256,
+                                    &loss, &correct, confusion, k);
+    if (st != NN_OK)
+        return st;
     if (stats != NULL) {
         stats->rows = n;
         stats->correct = correct;
@@ -85,5 +55,49 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
         stats->loss = loss;
         stats->seconds = now_s() - t0;
     }
+    return NN_OK;
+}
+
+nn_status nn_net_eval_pass(const char *fn, nn_net *net, const nn_tensor *x, const nn_tensor *target,
+                           size_t chunk, double *loss, size_t *correct, size_t *confusion,
+                           size_t classes)
+{
+    size_t n = x->shape[0], right = 0;
+    if (chunk > n)
+        chunk = n;
+    if (confusion != NULL)
+        memset(confusion, 0, classes * classes * sizeof *confusion);
+    const nn_loss *lossf = nn_net_loss(net);
+    const float cut = nn_net_decision_cut(net); /* a logit's decision point is 0 */
+    double total = 0.0;
+    /* Rows [first, first + rows) are contiguous, so chunks are views: nothing is copied.
+     * One forward pass per chunk serves the loss and the counts alike. */
+    for (size_t first = 0; first < n; first += chunk) {
+        size_t rows = n - first < chunk ? n - first : chunk, c = 0;
+        nn_tensor xc, tc;
+        const nn_tensor *y;
+        nn_tensor_rows(x, first, rows, &xc);
+        nn_tensor_rows(target, first, rows, &tc);
+        nn_status st = nn_net_forward(net, &xc, 0, &y);
+        nn_net_forget_input(net); /* x is the caller's, who may free it after this call */
+        if (st != NN_OK)
+            return st;
+        double v = 0.0;
+        if ((correct != NULL && (st = nn_count_correct_cut(y, &tc, cut, &c)) != NN_OK) ||
+            (confusion != NULL && (st = nn_confusion_add_cut(y, &tc, classes, cut, confusion)) != NN_OK) ||
+            (loss != NULL && lossf != NULL && (st = nn_loss_eval(lossf, y, &tc, &v, NULL)) != NN_OK)) {
+            /* The metrics and the loss number rows within the chunk; say where it starts. */
+            return fn != NULL ? nn_error_prefix(st, "%s: in the batch starting at row %zu", fn, first)
+                              : nn_error_prefix(st, "in the batch starting at row %zu", first);
+        }
+        right += c;
+        /* A chunk's mean weighs in by its rows, so the chunks give the mean over all. */
+        if (lossf != NULL)
+            total += lossf->reduction == NN_REDUCTION_MEAN ? v * (double)rows : v;
+    }
+    if (loss != NULL)
+        *loss = lossf == NULL ? NAN : lossf->reduction == NN_REDUCTION_MEAN ? total / (double)n : total;
+    if (correct != NULL)
+        *correct = right;
     return NN_OK;
 }

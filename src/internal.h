@@ -115,6 +115,16 @@ struct nn_tensor;
 nn_status nn_net_check_outside(const char *fn, const struct nn_net *net,
                                const struct nn_tensor *t, const char *what);
 
+/* One inference pass of net over a whole set (arguments checked by the caller), in
+ * chunks of up to chunk rows that are views of x and target. What is not NULL is
+ * filled: *loss, the network's loss over all rows (NaN when it has none); *correct,
+ * the rows classified right; confusion, classes x classes counts (zeroed first). An
+ * error of the metrics or the loss says in which chunk, after fn when it is not NULL.
+ * (evaluate.c) */
+nn_status nn_net_eval_pass(const char *fn, struct nn_net *net, const struct nn_tensor *x,
+                           const struct nn_tensor *target, size_t chunk, double *loss,
+                           size_t *correct, size_t *confusion, size_t classes);
+
 /* 1 when loss is one of nn's own kinds, with the kind in *kind; sets no error. */
 int nn_loss_is_builtin(const nn_loss *loss, nn_loss_kind *kind);
 

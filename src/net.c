@@ -736,41 +736,6 @@ nn_status nn_net_check_loss_fits(const char *fn, nn_net *net)
     return st;
 }
 
-/* Loss (and, when correct is not NULL, the count of rows classified right) of the
- * network on a whole set in inference mode, in chunks of the reserved batch size.
- * Arguments already checked. */
-static nn_status eval_set(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss,
-                          size_t *correct)
-{
-    size_t n = x->shape[0], chunk = chunk_rows(net, n), right = 0;
-    double total = 0.0;
-    for (size_t first = 0; first < n; first += chunk) {
-        size_t rows = n - first < chunk ? n - first : chunk;
-        nn_tensor xc, tc;
-        const nn_tensor *out;
-        double value;
-        nn_tensor_rows(x, first, rows, &xc);
-        nn_tensor_rows(target, first, rows, &tc);
-        nn_status st = nn_net_forward(net, &xc, 0, &out);
-        if (st == NN_OK)
-            st = nn_loss_eval(net->loss, out, &tc, &value, NULL);
-        if (st == NN_OK && correct != NULL) {
-            size_t c;
-            st = nn_count_correct_cut(out, &tc, nn_net_decision_cut(net), &c);
-            right += c;
-        }
-        nn_net_forget_input(net);
-        if (st != NN_OK)
-            return st;
-        /* A mean over a chunk weighs in by its rows, so the chunks give the mean over all. */
-        total += net->loss->reduction == NN_REDUCTION_MEAN ? value * (double)rows : value;
-    }
-    *loss = net->loss->reduction == NN_REDUCTION_MEAN ? total / (double)n : total;
-    if (correct != NULL)
-        *correct = right;
-    return NN_OK;
-}
-
 nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
 {
     NN_CHECK_NULL(net);
@@ -784,7 +749,7 @@ nn_status nn_net_eval_loss(nn_net *net, const nn_tensor *x, const nn_tensor *tar
         st = nn_error(NN_ERR_INVALID_ARG, "nn_net_eval_loss: the data set has no rows");
     if (st != NN_OK)
         return st;
-    return eval_set(net, x, target, loss, NULL);
+    return nn_net_eval_pass(__func__, net, x, target, chunk_rows(net, x->shape[0]), loss, NULL, NULL, 0);
 }
 
 /* v for a message: a NaN as "nan", whatever its sign bit. The sign of a NaN that an
@@ -1255,7 +1220,9 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         e.lr = net->optim->lr;
         if (with_val) {
             size_t val_right = 0;
-            st = eval_set(net, p->val_x, p->val_target, &e.val_loss, p->accuracy ? &val_right : NULL);
+            st = nn_net_eval_pass(NULL, net, p->val_x, p->val_target,
+                                  chunk_rows(net, p->val_x->shape[0]), &e.val_loss,
+                                  p->accuracy ? &val_right : NULL, NULL, 0);
             if (st != NN_OK) {
                 nn_error_prefix(st, "nn_net_fit: validation after epoch %zu", epoch + 1);
                 break;

@@ -424,7 +424,8 @@ static void test_early_stopping_on_scripted_curve(void **state)
     fp.val_x = x;
     fp.val_target = t;
     assert_error(nn_net_fit(net, x, t, &fp, &h), NN_ERR_STATE,
-                 "nn_net_fit: validation after epoch 2: scripted: no value 8");
+                 "nn_net_fit: validation after epoch 2: in the batch starting at row 0: "
+                 "scripted: no value 8");
     assert_int_equal(h.count, 1);
     nn_net_free(net);
     nn_tensor_free(x);

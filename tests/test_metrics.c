@@ -273,6 +273,10 @@ static void test_evaluate(void **state)
     t->data[7] = 3;
     assert_error(nn_evaluate(net, x, t, 5, m, 3, &s), NN_ERR_INVALID_ARG, "batch starting at row 5",
                  "row 2");
+    /* the same pass behind nn_net_eval_loss, in chunks of the 8 rows reserved above */
+    double loss;
+    assert_error(nn_net_eval_loss(net, x, t, &loss), NN_ERR_INVALID_ARG,
+                 "nn_net_eval_loss: in the batch starting at row 0", "row 7");
     assert_error(nn_evaluate(NULL, x, t, 8, m, 3, &s), NN_ERR_NULL_ARG, "net");
     nn_tensor x0 = nn_tensor_view2d(x->data, 0, 4), t0 = nn_tensor_view2d(t->data, 0, 1);
     assert_error(nn_evaluate(net, &x0, &t0, 8, m, 3, &s), NN_ERR_INVALID_ARG, "no rows");
