@@ -22,8 +22,7 @@
 static nn_status check_lr(const char *fn, double lr)
 {
     if (!isfinite(lr) || lr < 0.0)
-        return nn_error(NN_ERR_INVALID_ARG, "%s: learning rate %g is not a finite value >= 0", fn,
-                        lr);
+        return nn_error(NN_ERR_INVALID_ARG, "%s: lr %g is not a finite value >= 0", fn, lr);
     return NN_OK;
 }
 

@@ -135,24 +135,56 @@ perr_at(const parser *p, size_t line, size_t column, const char *fmt, ...)
     return nn_error(NN_ERR_FORMAT, "%s: %s:%zu:%zu: %s", p->fn, p->source, line, column, msg);
 }
 
+/* 1 when word occurs in s as a whole name, not inside a longer one. */
+static int has_name(const char *s, const char *word)
+{
+    size_t n = strlen(word);
+#define NAME_CHAR(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || \
+                      ((c) >= '0' && (c) <= '9') || (c) == '_')
+    for (const char *q = strstr(s, word); n > 0 && q != NULL; q = strstr(q + 1, word))
+        if ((q == s || !NAME_CHAR(q[-1])) && !NAME_CHAR(q[n]))
+            return 1;
+#undef NAME_CHAR
+    return 0;
+}
+
 /* An error from a class or the network about an item: NOMEM passes through; anything
- * else becomes a format error at the setting the message names, or at the line. */
+ * else becomes a format error at the setting the message names, or at the line. The
+ * message's own "nn_...: " prefix goes: the place says what the reader was building,
+ * and the C function that refused it means nothing in a spec. The setting is found,
+ * in this order, quoted ('lr'), as a bare name ("lr -1 is not ..."), or by a word
+ * value the message names ("uniform needs low < high" points at init=uniform). */
 static nn_status item_error(const parser *p, const item *it, nn_status st)
 {
     if (st == NN_ERR_NOMEM || p == NULL)
         return st;
     char cause[400];
     snprintf(cause, sizeof cause, "%s", nn_last_error());
-    size_t column = it->column;
-    for (size_t k = 0; k < it->n_keys; k++) {
+    const char *msg = cause;
+    if (strncmp(msg, "nn_", 3) == 0) {
+        size_t n = strspn(msg, "abcdefghijklmnopqrstuvwxyz0123456789_");
+        if (msg[n] == ':' && msg[n + 1] == ' ')
+            msg += n + 2;
+    }
+    size_t column = it->column, k;
+    for (k = 0; k < it->n_keys; k++) {
         char quoted[NN_SETTINGS_MAX_KEY + 3];
         snprintf(quoted, sizeof quoted, "'%s'", it->keys[k].key);
-        if (strstr(cause, quoted) != NULL) {
-            column = it->keys[k].column;
+        if (strstr(msg, quoted) != NULL)
             break;
-        }
     }
-    return perr_at(p, it->line, column, "%s", cause);
+    for (size_t i = 0; k == it->n_keys && i < it->n_keys; i++)
+        if (has_name(msg, it->keys[i].key))
+            k = i;
+    for (size_t i = 0; k == it->n_keys && i < it->n_keys; i++) {
+        const char *value = NULL; /* left as it is when the key is absent */
+        if (nn_settings_get_string(it->settings, it->keys[i].key, &value) == NN_OK &&
+            value != NULL && has_name(msg, value))
+            k = i;
+    }
+    if (k < it->n_keys)
+        column = it->keys[k].column;
+    return perr_at(p, it->line, column, "%s", msg);
 }
 
 /* ---- tokens ------------------------------------------------------------------------------------

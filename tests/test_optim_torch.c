@@ -974,7 +974,7 @@ static void test_bad_hyperparameters(void **state)
 
     nn_sgd_params s = nn_sgd_default_params();
     s.lr = -0.1;
-    assert_error(nn_optim_sgd_new_ex(&s, &o), NN_ERR_INVALID_ARG, "learning rate -0.1");
+    assert_error(nn_optim_sgd_new_ex(&s, &o), NN_ERR_INVALID_ARG, "lr -0.1");
     assert_null(o);
     s = nn_sgd_default_params();
     s.momentum = -0.5;
@@ -1013,7 +1013,7 @@ static void test_bad_hyperparameters(void **state)
     assert_error(nn_optim_adamw_new_ex(&a, &o), NN_ERR_INVALID_ARG, "adamw", "weight_decay -0.01");
     a = nn_adam_default_params();
     a.lr = NAN;
-    assert_error(nn_optim_adam_new_ex(&a, &o), NN_ERR_INVALID_ARG, "learning rate nan");
+    assert_error(nn_optim_adam_new_ex(&a, &o), NN_ERR_INVALID_ARG, "lr nan");
     assert_null(o);
 
     nn_rmsprop_params r = nn_rmsprop_default_params();
