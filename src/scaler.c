@@ -120,10 +120,12 @@ nn_status nn_scaler_apply(const nn_scaler *s, nn_tensor *x)
     if (st != NN_OK)
         return st;
     size_t n = x->shape[0], w = s->width;
+    /* In double: x - mean of two floats of opposite sign near FLT_MAX (a feature
+     * spanning -3e38..3e38) would overflow in float, though the quotient fits. */
     for (size_t i = 0; i < n; i++) {
         float *row = x->data + i * w;
         for (size_t j = 0; j < w; j++)
-            row[j] = (row[j] - s->mean[j]) / s->std[j];
+            row[j] = (float)(((double)row[j] - s->mean[j]) / s->std[j]);
     }
     return NN_OK;
 }
@@ -137,7 +139,7 @@ nn_status nn_scaler_invert(const nn_scaler *s, nn_tensor *x)
     for (size_t i = 0; i < n; i++) {
         float *row = x->data + i * w;
         for (size_t j = 0; j < w; j++)
-            row[j] = row[j] * s->std[j] + s->mean[j];
+            row[j] = (float)((double)row[j] * s->std[j] + s->mean[j]);
     }
     return NN_OK;
 }

@@ -75,6 +75,31 @@ static void test_single_row_is_shift_only(void **state)
     nn_scaler_free(s);
 }
 
+/* A feature spanning nearly all of float's range: x - mean overflows in float
+ * (3e38 + 1.5e38), the standardised value does not. Column: three 3e38 and one
+ * -3e38, mean 1.5e38, deviations 1.5e38 (x3) and -4.5e38, std sqrt(3) * 1.5e38. */
+static void test_wide_range_does_not_overflow(void **state)
+{
+    (void)state;
+    float data[4] = {3e38f, 3e38f, 3e38f, -3e38f};
+    nn_tensor x = nn_tensor_view2d(data, 4, 1);
+    nn_scaler *s = NULL;
+    assert_ok(nn_scaler_fit(&x, &s));
+    double mean = (3.0 * 3e38f + -3e38f) / 4.0;
+    assert_close(nn_scaler_mean(s)[0], mean, 1e-7, 0);
+    assert_close(nn_scaler_std(s)[0], sqrt(3.0) * 1.5e38, 1e-6, 0);
+    assert_ok(nn_scaler_apply(s, &x));
+    for (int i = 0; i < 3; i++)
+        assert_close(data[i], 1.0 / sqrt(3.0), 1e-6, 0);
+    assert_close(data[3], -sqrt(3.0), 1e-6, 0);
+    /* and back, to within float's rounding of each step */
+    assert_ok(nn_scaler_invert(s, &x));
+    for (int i = 0; i < 3; i++)
+        assert_close(data[i], 3e38, 1e-6, 0);
+    assert_close(data[3], -3e38, 1e-6, 0);
+    nn_scaler_free(s);
+}
+
 static void test_new_copies_and_checks(void **state)
 {
     (void)state;
@@ -166,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_hand_computed),
         cmocka_unit_test(test_single_row_is_shift_only),
+        cmocka_unit_test(test_wide_range_does_not_overflow),
         cmocka_unit_test(test_new_copies_and_checks),
         cmocka_unit_test(test_fit_rejects),
         cmocka_unit_test_teardown(test_allocation_failures, nn_test_alloc_teardown),
