@@ -176,11 +176,14 @@ static void report(nn_net *net, const char *name, float weight, float height)
     printf("%s: %.3f - %s\n", name, v, v >= 0.5f ? "F" : "M");
 }
 
+#define MAX_PEOPLE 16 /* --predict options in one run */
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: nn_gender [--seed N] [--predict WEIGHT_LB HEIGHT_IN]... [--quiet]\n"
                "Walks through the lesson, trains the 2-2-1 network and classifies\n"
-               "Emily and Frank (and anyone given with --predict).\n");
+               "Emily and Frank (and anyone given with --predict, up to %d people).\n",
+            MAX_PEOPLE);
 }
 
 static int parse_float(const char *s, float *out)
@@ -198,7 +201,7 @@ int main(int argc, char **argv)
 {
     unsigned long long seed = 42;
     int quiet = 0;
-    float people[16][2];
+    float people[MAX_PEOPLE][2];
     int n_people = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
@@ -210,7 +213,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "nn_gender: --seed needs a non-negative integer, got '%s'\n", argv[i]);
                 return 2;
             }
-        } else if (strcmp(argv[i], "--predict") == 0 && i + 2 < argc && n_people < 16) {
+        } else if (strcmp(argv[i], "--predict") == 0 && i + 2 < argc) {
+            if (n_people == MAX_PEOPLE) {
+                fprintf(stderr, "nn_gender: at most %d --predict options\n", MAX_PEOPLE);
+                return 2;
+            }
             if (!parse_float(argv[i + 1], &people[n_people][0]) ||
                 !parse_float(argv[i + 2], &people[n_people][1])) {
                 fprintf(stderr, "nn_gender: --predict needs two numbers, got '%s' '%s'\n", argv[i + 1],
