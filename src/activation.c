@@ -443,21 +443,18 @@ nn_status nn_elu_new(double alpha, nn_layer **out)
     return nn_activation_new_param(NN_ACT_ELU, alpha, out);
 }
 
+static const char *name_of(int k) { return nn_activation_name((nn_activation_kind)k); }
+
 nn_status nn_activation_kind_from_name(const char *name, nn_activation_kind *kind)
 {
     NN_CHECK_NULL(name);
     NN_CHECK_NULL(kind);
-    /* Kinds are numbered densely from 0, so the first without a name ends the list. */
-    for (int k = 0; nn_activation_name((nn_activation_kind)k) != NULL; k++)
-        if (strcmp(nn_activation_name((nn_activation_kind)k), name) == 0) {
-            *kind = (nn_activation_kind)k;
-            return NN_OK;
-        }
-    char known[256] = "";
-    size_t used = 0;
-    for (int k = 0; nn_activation_name((nn_activation_kind)k) != NULL && used < sizeof known; k++)
-        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", k ? ", " : "",
-                                 nn_activation_name((nn_activation_kind)k));
+    char known[256];
+    int k = nn_kind_by_name(name, name_of, known, sizeof known);
+    if (k >= 0) {
+        *kind = (nn_activation_kind)k;
+        return NN_OK;
+    }
     return nn_error(NN_ERR_INVALID_ARG,
                     "nn_activation_kind_from_name: unknown activation '%s' (known: %s)", name,
                     known);

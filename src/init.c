@@ -31,28 +31,18 @@ const char *nn_init_name(nn_init_kind kind)
     return NULL;
 }
 
-/* The known names, comma-separated, for the messages about an unknown one. */
-static void known_names(char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    /* Kinds are numbered densely from 0, so the first without a name ends the list. */
-    for (int k = 0; nn_init_name((nn_init_kind)k) != NULL && used < size; k++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%s", k ? ", " : "",
-                                 nn_init_name((nn_init_kind)k));
-}
+static const char *name_of(int k) { return nn_init_name((nn_init_kind)k); }
 
 nn_status nn_init_kind_from_name(const char *name, nn_init_kind *kind)
 {
     NN_CHECK_NULL(name);
     NN_CHECK_NULL(kind);
-    for (int k = 0; nn_init_name((nn_init_kind)k) != NULL; k++)
-        if (strcmp(nn_init_name((nn_init_kind)k), name) == 0) {
-            *kind = (nn_init_kind)k;
-            return NN_OK;
-        }
     char known[192];
-    known_names(known, sizeof known);
+    int k = nn_kind_by_name(name, name_of, known, sizeof known);
+    if (k >= 0) {
+        *kind = (nn_init_kind)k;
+        return NN_OK;
+    }
     return nn_error(NN_ERR_INVALID_ARG,
                     "nn_init_kind_from_name: unknown initialiser '%s' (known: %s)", name, known);
 }
@@ -61,17 +51,14 @@ nn_status nn_init_from_name(const char *name, nn_init *init)
 {
     NN_CHECK_NULL(name);
     NN_CHECK_NULL(init);
-    nn_init_kind kind;
-    if (strcmp(name, "lesson") == 0)
-        kind = NN_INIT_NORMAL;
-    else if (nn_init_kind_from_name(name, &kind) != NN_OK) {
-        char known[192];
-        known_names(known, sizeof known);
+    char known[192];
+    int k = strcmp(name, "lesson") == 0 ? (int)NN_INIT_NORMAL /* the lesson's draw */
+                                        : nn_kind_by_name(name, name_of, known, sizeof known);
+    if (k < 0)
         return nn_error(NN_ERR_INVALID_ARG,
                         "nn_init_from_name: unknown initialiser '%s' (known: %s, lesson)", name,
                         known);
-    }
-    switch (kind) {
+    switch ((nn_init_kind)k) {
     case NN_INIT_ZEROS: *init = nn_init_zeros(); break;
     case NN_INIT_CONSTANT: *init = nn_init_constant(0.0); break;
     case NN_INIT_UNIFORM: *init = nn_init_uniform(0.0, 1.0); break;

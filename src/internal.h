@@ -31,6 +31,11 @@ __attribute__((format(printf, 2, 3)))
 #endif
 nn_status nn_error_prefix(nn_status status, const char *fmt, ...);
 
+/* The lookup of a kind by name, for an enum numbered densely from 0 whose name_of(k)
+ * is NULL past the last kind: returns the k named name, or -1 after writing the
+ * known names, comma-separated (truncated to size), into known for the message. */
+int nn_kind_by_name(const char *name, const char *(*name_of)(int), char *known, size_t size);
+
 /* Operations a user may have written (layer, loss and optimizer ops) can fail
  * without a message. Around such a call:
  *     unsigned long seq = nn_error_seq();

@@ -537,23 +537,17 @@ const char *nn_loss_kind_name(nn_loss_kind kind)
     return NULL;
 }
 
+static const char *name_of(int k) { return nn_loss_kind_name((nn_loss_kind)k); }
+
 nn_status nn_loss_kind_from_name(const char *name, nn_loss_kind *kind)
 {
     NN_CHECK_NULL(name);
     NN_CHECK_NULL(kind);
-    /* Kinds are numbered densely from 0, so the first without a name ends the list. */
-    char known[160] = "";
-    size_t len = 0;
-    for (int k = 0; nn_loss_kind_name((nn_loss_kind)k) != NULL; k++) {
-        const char *kname = nn_loss_kind_name((nn_loss_kind)k);
-        if (strcmp(kname, name) == 0) {
-            *kind = (nn_loss_kind)k;
-            return NN_OK;
-        }
-        if (len < sizeof known) {
-            int w = snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", kname);
-            len += w > 0 ? (size_t)w : 0;
-        }
+    char known[160];
+    int k = nn_kind_by_name(name, name_of, known, sizeof known);
+    if (k >= 0) {
+        *kind = (nn_loss_kind)k;
+        return NN_OK;
     }
     return nn_error(NN_ERR_INVALID_ARG, "nn_loss_kind_from_name: unknown loss '%s' (known: %s)",
                     name, known);

@@ -824,23 +824,17 @@ const char *nn_optim_kind_name(nn_optim_kind kind)
     return NULL;
 }
 
+static const char *name_of(int k) { return nn_optim_kind_name((nn_optim_kind)k); }
+
 nn_status nn_optim_kind_from_name(const char *name, nn_optim_kind *kind)
 {
     NN_CHECK_NULL(name);
     NN_CHECK_NULL(kind);
-    /* Kinds are numbered densely from 0, so the first without a name ends the list. */
-    char known[128] = "";
-    size_t len = 0;
-    for (int k = 0; nn_optim_kind_name((nn_optim_kind)k) != NULL; k++) {
-        const char *kname = nn_optim_kind_name((nn_optim_kind)k);
-        if (strcmp(kname, name) == 0) {
-            *kind = (nn_optim_kind)k;
-            return NN_OK;
-        }
-        if (len < sizeof known) {
-            int w = snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", kname);
-            len += w > 0 ? (size_t)w : 0;
-        }
+    char known[128];
+    int k = nn_kind_by_name(name, name_of, known, sizeof known);
+    if (k >= 0) {
+        *kind = (nn_optim_kind)k;
+        return NN_OK;
     }
     return nn_error(NN_ERR_INVALID_ARG,
                     "nn_optim_kind_from_name: unknown optimizer '%s' (known: %s)", name, known);

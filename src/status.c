@@ -70,6 +70,18 @@ nn_status nn_error_prefix(nn_status status, const char *fmt, ...)
 
 unsigned long nn_error_seq(void) { return error_seq; }
 
+int nn_kind_by_name(const char *name, const char *(*name_of)(int), char *known, size_t size)
+{
+    for (int k = 0; name_of(k) != NULL; k++)
+        if (strcmp(name_of(k), name) == 0)
+            return k;
+    size_t used = 0;
+    known[0] = '\0';
+    for (int k = 0; name_of(k) != NULL && used < size; k++)
+        used += (size_t)snprintf(known + used, size - used, "%s%s", k ? ", " : "", name_of(k));
+    return -1;
+}
+
 nn_status nn_error_if_silent(nn_status status, unsigned long seq, const char *fmt, ...)
 {
     if (status == NN_OK || error_seq != seq)
