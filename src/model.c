@@ -1313,8 +1313,13 @@ static nn_status read_stdz(loader *ld)
     nn_status st = rd_size(r, "the standardisation's width", 0, UINT64_MAX, &w);
     if (st == NN_OK && w != width)
         st = bad(r, at, "the standardisation has width %zu, the network's input %zu", w, width);
-    if (st == NN_OK)
-        st = need(r, 8 * (uint64_t)width, "the standardisation");
+    /* 8 bytes a feature (a mean and a std), compared by dividing: 8 x an input width
+     * of 2^61 or more wraps (to 0 at 2^61), and the reader then asked for two blocks
+     * of 2^63 bytes and called a truncated file out of memory. */
+    if (st == NN_OK && width > left(r) / 8)
+        st = bad(r, r->pos, "truncated: the standardisation of %zu features needs 8 bytes each, "
+                            "%zu are left",
+                 width, left(r));
     if (st != NN_OK)
         return st;
     float *mean = nn_xcalloc(width, sizeof *mean), *std = nn_xcalloc(width, sizeof *std);

@@ -1074,6 +1074,45 @@ static void test_unknown_sections(void **state)
     assert_true(load_expect(h.b, h.n, NN_ERR_FORMAT, "std of feature 1"));
 }
 
+/* An input width of 2^61 or more (a network of activations takes any) with a
+ * standardisation: its 8 bytes a feature were counted as 8 x 2^61, which wrapped to 0,
+ * so the reader asked for two blocks of 2^63 bytes and reported a truncated file as
+ * NN_ERR_NOMEM. */
+static void test_standardisation_width_does_not_wrap(void **state)
+{
+    (void)state;
+    static const unsigned char magic[8] = {0x89, 'N', 'N', 'M', '\r', '\n', 0x1a, '\n'};
+    const uint64_t widths[] = {(uint64_t)1 << 61, ((uint64_t)1 << 61) + 1, (uint64_t)1 << 62};
+    for (size_t c = 0; c < sizeof widths / sizeof widths[0]; c++) {
+        handmade h;
+        memset(&h, 0, sizeof h);
+        put(&h, magic, 8);
+        put32(&h, 1);
+        put32(&h, 0);
+        put64(&h, 0);
+        put(&h, "ARCH", 4);
+        put32(&h, 1);
+        put64(&h, 8 + 4 + 4 + 7 + 4);
+        put64(&h, widths[c]);
+        put32(&h, 1);
+        putstr(&h, "sigmoid");
+        put32(&h, 0);
+        put(&h, "PARM", 4);
+        put32(&h, 1);
+        put64(&h, 4);
+        put32(&h, 0);
+        put32(&h, 0); /* the checksum's place */
+        unsigned char stdz[8 + 16];
+        memset(stdz, 0, sizeof stdz);
+        wr64(stdz, widths[c]);
+        append_section(&h, "STDZ", 1, stdz, sizeof stdz);
+        nn_test_alloc_install();
+        assert_true(load_expect(h.b, h.n, NN_ERR_FORMAT, "truncated: the standardisation"));
+        assert_int_equal(nn_test_alloc()->live, 0);
+        nn_set_allocator(NULL);
+    }
+}
+
 /* Every allocation of a load and of a save fails in turn: the right status, never a
  * leak, and the next attempt succeeds. */
 static void test_out_of_memory(void **state)
@@ -1560,6 +1599,7 @@ int main(void)
         cmocka_unit_test(test_losses_round_trip),
         cmocka_unit_test(test_flags_leave_out_loss_and_optimizer),
         cmocka_unit_test(test_standardisation_and_metadata),
+        cmocka_unit_test(test_standardisation_width_does_not_wrap),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_flip_a_byte_in_each_section),
         cmocka_unit_test_teardown(test_truncation_at_every_offset, nn_test_alloc_teardown),
