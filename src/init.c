@@ -84,9 +84,9 @@ static void fill_normal(nn_tensor *t, double mean, double std, nn_rng *rng)
         t->data[i] = (float)(mean + std * nn_rng_normal(rng));
 }
 
-static nn_status need_fan(const char *kind, size_t fan)
+static nn_status need_fan(const char *kind, double fan)
 {
-    if (fan == 0)
+    if (!(fan > 0.0))
         return nn_error(NN_ERR_INVALID_ARG, "nn_init_fill: '%s' needs a non-zero fan", kind);
     return NN_OK;
 }
@@ -122,6 +122,10 @@ static nn_status draw(nn_tensor *t, const nn_init *init, const char *name, size_
                       size_t fan_out, nn_rng *rng)
 {
     nn_status st = NN_OK;
+    /* fan_in + fan_out in double, as max_magnitude checked it: in size_t the sum wraps
+     * (SIZE_MAX and 2 gave 1, a bound of sqrt(6) for one of 6e-10; SIZE_MAX and 1 gave
+     * 0, "needs a non-zero fan") */
+    const double fans = (double)fan_in + (double)fan_out, in = (double)fan_in;
     switch (init->kind) {
     case NN_INIT_ZEROS:
         return nn_tensor_fill(t, 0.0f);
@@ -134,37 +138,37 @@ static nn_status draw(nn_tensor *t, const nn_init *init, const char *name, size_
         fill_normal(t, init->a, init->b, rng);
         return NN_OK;
     case NN_INIT_XAVIER_UNIFORM:
-        if ((st = need_fan(name, fan_in + fan_out)) != NN_OK)
+        if ((st = need_fan(name, fans)) != NN_OK)
             return st;
         { /* Glorot & Bengio 2010, eq. 16, with torch's gain factor */
-            double r = init->a * sqrt(6.0 / (double)(fan_in + fan_out));
+            double r = init->a * sqrt(6.0 / fans);
             fill_uniform(t, -r, r, rng);
         }
         return NN_OK;
     case NN_INIT_XAVIER_NORMAL:
-        if ((st = need_fan(name, fan_in + fan_out)) != NN_OK)
+        if ((st = need_fan(name, fans)) != NN_OK)
             return st;
-        fill_normal(t, 0.0, init->a * sqrt(2.0 / (double)(fan_in + fan_out)), rng);
+        fill_normal(t, 0.0, init->a * sqrt(2.0 / fans), rng);
         return NN_OK;
     case NN_INIT_KAIMING_UNIFORM:
-        if ((st = need_fan(name, fan_in)) != NN_OK)
+        if ((st = need_fan(name, in)) != NN_OK)
             return st;
         { /* He et al. 2015: std = gain / sqrt(fan_in); a uniform of that std has bound sqrt(3) std */
-            double r = init->a * sqrt(3.0 / (double)fan_in);
+            double r = init->a * sqrt(3.0 / in);
             fill_uniform(t, -r, r, rng);
         }
         return NN_OK;
     case NN_INIT_KAIMING_NORMAL:
-        if ((st = need_fan(name, fan_in)) != NN_OK)
+        if ((st = need_fan(name, in)) != NN_OK)
             return st;
-        fill_normal(t, 0.0, init->a / sqrt((double)fan_in), rng);
+        fill_normal(t, 0.0, init->a / sqrt(in), rng);
         return NN_OK;
     case NN_INIT_TORCH_LINEAR:
-        if ((st = need_fan(name, fan_in)) != NN_OK)
+        if ((st = need_fan(name, in)) != NN_OK)
             return st;
         { /* torch.nn.Linear.reset_parameters: kaiming_uniform(a = sqrt(5)) on the weight
              reduces to this bound, and the bias uses the same one. */
-            double r = 1.0 / sqrt((double)fan_in);
+            double r = 1.0 / sqrt(in);
             fill_uniform(t, -r, r, rng);
         }
         return NN_OK;

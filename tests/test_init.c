@@ -204,6 +204,11 @@ static void test_xavier(void **state)
     check_symmetric_uniform(draw(nn_init_xavier_uniform(2), 20, 10), 2 * sqrt(0.2));
     /* sd = gain * sqrt(2 / (fan_in + fan_out)) = 1.5 * sqrt(2 / 8) */
     check_normal(draw(nn_init_xavier_normal(1.5), 3, 5), 0, 0.75);
+    /* fan_in + fan_out is taken whole, not wrapped in size_t: SIZE_MAX + 2 gave 1 (a
+     * bound of sqrt(6) instead of 5.7e-10), SIZE_MAX + 1 gave 0 ("needs a non-zero fan") */
+    double huge = (double)SIZE_MAX + 2.0;
+    check_symmetric_uniform(draw(nn_init_xavier_uniform(1), SIZE_MAX, 2), sqrt(6.0 / huge));
+    check_normal(draw(nn_init_xavier_normal(1), SIZE_MAX, 1), 0, sqrt(2.0 / huge));
 }
 
 static void test_kaiming(void **state)
