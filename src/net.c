@@ -1015,7 +1015,10 @@ static void progress_batch(progress *pr, size_t epoch, size_t batch, double loss
     pr->last_draw = t;
     double elapsed = t - pr->epoch_start;
     double rate = elapsed > 0 ? (double)rows_so_far / elapsed : 0.0;
-    double done = (double)(epoch * pr->batches + batch + 1) / (double)(pr->epochs * pr->batches);
+    /* In double: epochs x batches in size_t wraps for a large epoch limit (2^62 epochs
+     * of 4 batches gave 0, and an ETA of NaN) */
+    double done = ((double)epoch * (double)pr->batches + (double)(batch + 1)) /
+                  ((double)pr->epochs * (double)pr->batches);
     double eta = done > 0 ? (t - pr->fit_start) * (1.0 - done) / done : 0.0;
     char bar[21];
     size_t fill = (size_t)(20.0 * (double)(batch + 1) / (double)pr->batches);

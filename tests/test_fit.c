@@ -465,15 +465,25 @@ static void test_history_csv(void **state)
     rmdir(dir);
 }
 
-static char *run_with_progress(nn_progress mode, size_t *len)
+static int stop_at_once(nn_net *net, const nn_epoch_stats *e, void *user)
+{
+    (void)net;
+    (void)e;
+    (void)user;
+    return 1;
+}
+
+static char *run_with_progress_for(nn_progress mode, size_t epochs, size_t *len)
 {
     nn_tensor *x = random_tensor(8, 3, 13), *t = random_tensor(8, 2, 14);
     nn_net *net = small_net(15, 0.1);
     FILE *out = tmpfile();
     assert_non_null(out);
-    nn_fit_params fp = quiet_params(2, 4);
+    nn_fit_params fp = quiet_params(epochs, 4);
     fp.progress = mode;
     fp.progress_stream = out;
+    if (epochs > 2)
+        fp.on_epoch = stop_at_once;
     assert_ok(nn_net_fit(net, x, t, &fp, NULL));
     long size = ftell(out);
     char *buf = calloc((size_t)size + 1, 1);
@@ -484,6 +494,11 @@ static char *run_with_progress(nn_progress mode, size_t *len)
     nn_tensor_free(x);
     nn_tensor_free(t);
     return buf;
+}
+
+static char *run_with_progress(nn_progress mode, size_t *len)
+{
+    return run_with_progress_for(mode, 2, len);
 }
 
 static void test_progress_modes(void **state)
@@ -506,6 +521,11 @@ static void test_progress_modes(void **state)
     assert_non_null(strstr(bar, "\repoch 1/2 ["));
     assert_non_null(strstr(bar, "samples/s ETA"));
     assert_non_null(strstr(bar, "epoch 2/2: loss "));
+    free(bar);
+    /* 2^63 epochs of 2 batches: the bar's fraction done no longer wraps to 0/0, NaN. */
+    bar = run_with_progress_for(NN_PROGRESS_BAR, (size_t)1 << 63, &len);
+    assert_non_null(strstr(bar, "samples/s ETA"));
+    assert_null(strstr(bar, "nan"));
     free(bar);
 
     nn_tensor *x = random_tensor(4, 3, 1), *t = random_tensor(4, 2, 2);
