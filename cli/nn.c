@@ -1297,6 +1297,13 @@ static int cmd_predict(int argc, char **argv)
     if (in > SIZE_MAX / sizeof *xs / batch || out > SIZE_MAX / sizeof *ys / batch) {
         err("%s: %zu inputs and %zu outputs are more than memory can hold", pos[0], in, out);
         rc = EXIT_FAIL;
+    } else if (in > (MAX_LINE + 1) / 2) {
+        /* A line of MAX_LINE bytes holds no more fields ("0,0,...,0"): no row could be
+         * read, and the row buffers were asked for first (2^40 inputs: 1 PiB, reported
+         * as "out of memory"). */
+        err("%s: the model takes %zu inputs; a line of at most %zu bytes holds at most %zu",
+            pos[0], in, MAX_LINE, (MAX_LINE + 1) / 2);
+        rc = EXIT_FAIL;
     } else {
         xs = malloc(batch * in * sizeof *xs);
         ys = malloc(batch * out * sizeof *ys);

@@ -286,6 +286,13 @@ run "$NN" predict "$T/wide62.nnm" "$T/two.csv"
 rc_is 1; err_has "4611686018427387904 inputs and 4611686018427387904 outputs are more than memory can hold"
 run_in "$T/two.csv" "$NN" predict "$T/wide62.nnm"
 rc_is 1; err_has "more than memory can hold"
+# Input width 2^40 (one sigmoid): its buffers fit a size_t but no line holds that many
+# fields; the buffers were asked for first (1 PiB) and the error was "out of memory".
+hex_file 894e4e4d0d0a1a0a01000000000000005b0000000000000041524348010000001b00000000000000000000000001000001000000070000007369676d6f6964000000005041524d01000000040000000000000000000000c79e8b25 "$T/wide40.nnm"
+run "$NN" predict "$T/wide40.nnm" "$T/two.csv"
+rc_is 1; err_has "the model takes 1099511627776 inputs; a line of at most 1048576 bytes holds at most 524288"
+run_in "$T/two.csv" "$NN" predict "$T/wide40.nnm"
+rc_is 1; err_has "the model takes 1099511627776 inputs"
 printf 'a,b,c,d\n1,2,3,4\n' >"$T/wide.csv"
 run "$NN" eval "$M" "$T/wide.csv"
 rc_is 1; err_has "the network takes 2 inputs, but $T/wide.csv gives 3 columns besides the target"
