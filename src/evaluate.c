@@ -42,6 +42,10 @@ nn_status nn_evaluate(nn_net *net, const nn_tensor *x, const nn_tensor *target, 
     if (confusion != NULL && classes != k)
         return nn_error(NN_ERR_INVALID_ARG, "nn_evaluate: a network of width %zu has %zu classes, not %zu",
                         nn_net_out_width(net), k, classes);
+    if (confusion != NULL && k > SIZE_MAX / sizeof *confusion / k) /* no buffer is that large */
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "nn_evaluate: a confusion matrix of %zu x %zu classes is more than memory can hold",
+                        k, k);
     size_t n = x->shape[0], correct = 0;
     double loss;
     nn_status st = nn_net_eval_pass("nn_evaluate", net, x, target, batch_size > 0 ? batch_size : 256,

@@ -278,6 +278,17 @@ static void test_evaluate(void **state)
     assert_error(nn_net_eval_loss(net, x, t, &loss), NN_ERR_INVALID_ARG,
                  "nn_net_eval_loss: in the batch starting at row 0", "row 7");
     assert_error(nn_evaluate(NULL, x, t, 8, m, 3, &s), NN_ERR_NULL_ARG, "net");
+    /* A width of 2^32 classes: k x k counts wrap in size_t, and no buffer is that
+     * large; refused before anything is read (the views' data is never touched). */
+    nn_net *wide;
+    assert_ok(nn_net_new((size_t)1 << 32, &wide));
+    nn_layer *sig;
+    assert_ok(nn_activation_new(NN_ACT_SIGMOID, &sig));
+    assert_ok(nn_net_add(wide, sig));
+    nn_tensor xw = nn_tensor_view2d(x->data, 1, (size_t)1 << 32), tw = nn_tensor_view2d(t->data, 1, 1);
+    assert_error(nn_evaluate(wide, &xw, &tw, 1, m, (size_t)1 << 32, &s), NN_ERR_INVALID_ARG,
+                 "4294967296 x 4294967296 classes is more than memory can hold");
+    nn_net_free(wide);
     nn_tensor x0 = nn_tensor_view2d(x->data, 0, 4), t0 = nn_tensor_view2d(t->data, 0, 1);
     assert_error(nn_evaluate(net, &x0, &t0, 8, m, 3, &s), NN_ERR_INVALID_ARG, "no rows");
 
