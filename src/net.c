@@ -587,13 +587,16 @@ const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i)
     return &net->outs[i];
 }
 
-/* Rows per chunk for whole-data-set passes: the reserved batch when there is one,
- * so that evaluating during training never re-allocates the workspace. */
+/* Rows per chunk for whole-data-set passes. Fixed, not the reserved batch: a row's
+ * output can differ in the last bits with the number of rows computed together
+ * (sgemm's blocking, the direct loop for tiny products), so a chunk size taken from
+ * the network's history would make a freshly loaded model predict other bits than
+ * the one that was saved. nn_net_fit reserves this much for its validation passes. */
+#define NN_PASS_CHUNK 256
 static size_t chunk_rows(const nn_net *net, size_t n)
 {
-    if (net->max_batch > 0)
-        return net->max_batch;
-    return n < 256 ? n : 256;
+    (void)net;
+    return n < NN_PASS_CHUNK ? n : NN_PASS_CHUNK;
 }
 
 nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
@@ -1101,7 +1104,10 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
     float *xbuf = NULL, *tbuf = NULL, *best = NULL;
     /* Everything a step needs is allocated here, once: shuffled batches are gathered
      * into xbuf/tbuf, ordered ones are views of the caller's data. */
-    st = nn_net_reserve(net, bs);
+    size_t want = bs;
+    if (with_val && chunk_rows(net, p->val_x->shape[0]) > want)
+        want = chunk_rows(net, p->val_x->shape[0]); /* the validation passes' chunks */
+    st = nn_net_reserve(net, want);
     if (st == NN_OK && p->shuffle) {
         idx = nn_xcalloc(n, sizeof *idx);
         xbuf = nn_xcalloc(bs * net->in_width, sizeof(float));

@@ -26,8 +26,9 @@ typedef enum nn_trans {
  * beta C, as BLAS does). Products with M N K up to 64 are
  * computed by a direct loop (dot products in double), larger ones by cblas_sgemm:
  * below that size a BLAS call costs more than the arithmetic. Either way the
- * result depends only on the operands and, for BLAS, the thread count. C must not
- * overlap A or B.
+ * result depends only on the operands (all of them: one row of C may change in the
+ * last bits when M changes, as sgemm blocks by size) and, for BLAS, the thread
+ * count. C must not overlap A or B.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE, NN_ERR_INVALID_ARG (C overlaps A or B). */
 nn_status nn_kernel_gemm(nn_trans ta, nn_trans tb, float alpha, const nn_tensor *a,
                          const nn_tensor *b, float beta, nn_tensor *c);

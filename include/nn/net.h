@@ -108,8 +108,10 @@ nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn
  * change to the network. */
 const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i);
 
-/* Inference on any number of rows, in chunks: x: (N, in_width) -> y: (N, out_width),
- * y owned by the caller. Afterwards nn_net_layer_output gives the last chunk's
+/* Inference on any number of rows, in chunks of 256 rows: x: (N, in_width) -> y:
+ * (N, out_width), y owned by the caller. The same rows give the same bits on every
+ * call and after a save and load (same BLAS and thread count); a row predicted
+ * in a batch of another size may differ in the last bits (BLAS blocking). Afterwards nn_net_layer_output gives the last chunk's
  * layer outputs, but there is no pass to go back through: x is not kept, so
  * nn_net_backward gives NN_ERR_STATE until the next nn_net_forward (the same holds
  * after nn_net_eval_loss and nn_evaluate). N may be 0: then nothing is done.
