@@ -915,6 +915,19 @@ nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *ta
     return train_step(net, x, target, loss);
 }
 
+nn_status nn_net_step(nn_net *net)
+{
+    NN_CHECK_NULL(net);
+    if (net->optim == NULL)
+        return nn_error(NN_ERR_STATE, "nn_net_step: the network has no optimizer (nn_net_set_optim)");
+    if (!net->optim_ready) {
+        nn_status st = setup_optim(net);
+        if (st != NN_OK)
+            return st;
+    }
+    return nn_net_update(net);
+}
+
 nn_fit_params nn_fit_default_params(void)
 {
     nn_fit_params p;

@@ -861,6 +861,58 @@ static void test_train_step_non_finite(void **state)
     nn_net_free(net);
 }
 
+/* nn_net_step, for a loop of one's own: the gradients from forward, the loss and
+ * backward, then the network's optimizer over its own parameter list; the same bits
+ * as nn_net_train_step, and the same refusals. */
+static void test_step_after_own_backward(void **state)
+{
+    (void)state;
+    nn_net *a = trained_net(11, 0.3), *b = trained_net(11, 0.3);
+    nn_optim *adam = NULL, *adam2 = NULL;
+    nn_adam_params ap = nn_adam_default_params();
+    ap.lr = 0.01;
+    assert_ok(nn_optim_adam_new_ex(&ap, &adam)); /* stateful: the list's order matters */
+    assert_ok(nn_optim_adam_new_ex(&ap, &adam2));
+    assert_ok(nn_net_set_optim(a, adam));
+    assert_ok(nn_net_set_optim(b, adam2));
+    nn_tensor *x = random_tensor(5, 3, 12), *t = random_tensor(5, 2, 13);
+    for (int step = 0; step < 3; step++) {
+        assert_ok(nn_net_train_step(a, x, t, NULL));
+        /* b by hand: forward, the loss's gradient, backward, step */
+        const nn_tensor *y;
+        assert_ok(nn_net_forward(b, x, 1, &y));
+        nn_tensor *dy = NULL;
+        assert_ok(nn_tensor_new2d(5, 2, &dy));
+        double v;
+        assert_ok(nn_loss_eval(nn_net_loss(b), y, t, &v, dy));
+        assert_ok(nn_net_zero_grad(b));
+        assert_ok(nn_net_backward(b, dy, NULL));
+        assert_ok(nn_net_step(b));
+        nn_tensor_free(dy);
+    }
+    size_t np = 0;
+    float *pa = nn_test_params_copy(a, &np);
+    assert_true(nn_test_params_equal(b, pa, np)); /* bit for bit */
+    assert_int_equal(nn_net_optim(b)->step_count, 3);
+
+    /* A non-finite gradient: NN_ERR_NUMERIC, parameters and step count untouched. */
+    float *pb = nn_test_params_copy(b, &np);
+    nn_net_grads(b, &np)[1] = NAN;
+    assert_error(nn_net_step(b), NN_ERR_NUMERIC, "nan");
+    assert_true(nn_test_params_equal(b, pb, np));
+    assert_int_equal(nn_net_optim(b)->step_count, 3);
+    assert_error(nn_net_step(NULL), NN_ERR_NULL_ARG, "nn_net_step");
+    nn_net *bare = nn_test_mlp(3, 4, 2, 9);
+    assert_error(nn_net_step(bare), NN_ERR_STATE, "nn_net_step: the network has no optimizer");
+    nn_net_free(bare);
+    free(pa);
+    free(pb);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(a);
+    nn_net_free(b);
+}
+
 /* Whole-set passes run in chunks of a fixed size, not of the batch the network last
  * reserved: sgemm rounds a row differently as the row count changes, and a loaded
  * copy of a trained network predicted other bits than the network saved. Widths
@@ -1435,6 +1487,7 @@ int main(void)
         cmocka_unit_test(test_eval_loss_equals_manual),
         cmocka_unit_test(test_compute_grads_matches_manual),
         cmocka_unit_test(test_train_step_is_sgd),
+        cmocka_unit_test(test_step_after_own_backward),
         cmocka_unit_test(test_predict_independent_of_history),
         cmocka_unit_test(test_train_step_non_finite),
         cmocka_unit_test_teardown(test_no_allocation_per_step, nn_test_alloc_teardown),

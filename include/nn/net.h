@@ -167,6 +167,17 @@ int nn_net_training(const nn_net *net);
 nn_status nn_net_train_step(nn_net *net, const nn_tensor *x, const nn_tensor *target,
                             double *loss);
 
+/* The second half of nn_net_train_step, for a loop of one's own that computes the
+ * gradients itself (nn_net_zero_grad, nn_net_forward with training 1, nn_loss_eval
+ * with a gradient, nn_net_backward; or nn_net_compute_grads): the gradient check
+ * (and clipping, nn_net_set_clip_grad_norm), then the optimizer's update of every
+ * parameter tensor, layer by layer, each layer's params[0], params[1], ... in order
+ * (the list nn_net_set_optim sets the optimizer up for). When a gradient is NaN or
+ * Inf, NN_ERR_NUMERIC is returned and the parameters are left as they were.
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no optimizer), NN_ERR_NUMERIC, NN_ERR_NOMEM
+ * (the optimizer's state for layers added since it was set), the optimizer's. */
+nn_status nn_net_step(nn_net *net);
+
 /* What one epoch of nn_net_fit measured. Values that were not computed are NaN
  * (accuracy without params->accuracy, validation values without a validation set). */
 typedef struct nn_epoch_stats {
