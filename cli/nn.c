@@ -320,11 +320,13 @@ static int csv_read_head(const char *path, int header_opt, csv_head *h)
     split_fields(line, fields, cols);
     int header = header_opt;
     if (header < 0) {
-        header = 0;
+        /* A header only when no field is a number: a first data row with one bad
+         * field is then reported as such instead of being skipped as a header. */
+        header = 1;
         for (size_t i = 0; i < cols; i++) {
             double v;
-            if (!read_number(fields[i], &v))
-                header = 1;
+            if (read_number(fields[i], &v))
+                header = 0;
         }
     }
     h->cols = cols;
@@ -545,8 +547,8 @@ static const char train_help[] =
     "                     losses take the values themselves.\n"
     "  --inputs COLS      input columns (default: every column that is not a target)\n"
     "  --header           the first line names the columns\n"
-    "  --no-header        the first line is data (default: a header when any field of\n"
-    "                     the first line is not a number)\n"
+    "  --no-header        the first line is data (default: a header when no field of\n"
+    "                     the first line is a number)\n"
     "  --val-split F      hold out a fraction F in (0, 1) of the rows for validation,\n"
     "                     chosen at random from the seed\n"
     "  --standardize      fit a standardisation (x - mean) / std on the training rows;\n"
@@ -1172,8 +1174,8 @@ static const char predict_help[] =
     "reads back as the same float. The model's standardisation is applied first.\n"
     "\n"
     "  --header        the first line names the columns: skip it\n"
-    "  --no-header     the first line is data (default: skipped when a field of it is\n"
-    "                  not a number)\n"
+    "  --no-header     the first line is data (default: skipped when no field of it is\n"
+    "                  a number)\n"
     "  -h, --help      this text\n";
 
 /* Predicts the rows buffered in xs (rows x in) and prints them. */
@@ -1313,8 +1315,8 @@ static int cmd_predict(int argc, char **argv)
             rc = EXIT_FAIL;
         }
     }
-    size_t rows = 0, lineno = 0, len = 0;
-    int got;
+    size_t rows = 0, total = 0, lineno = 0, len = 0;
+    int got, guessed_header = 0;
     while (rc == EXIT_OK && (got = read_line(f, line, MAX_LINE + 2, &len)) != 0) {
         lineno++;
         if (len > 0 && line[len - 1] == '\r')
@@ -1334,7 +1336,8 @@ static int cmd_predict(int argc, char **argv)
         if (lineno == 1 && header != 0 && len > 0) {
             int is_header = header == 1;
             if (header < 0) {
-                /* Detected as for nn train: a field that is not a number. */
+                /* Detected as for nn train: no field is a number. */
+                is_header = 1;
                 char *copy = strdup(line);
                 if (copy == NULL) {
                     err("out of memory");
@@ -1350,13 +1353,15 @@ static int cmd_predict(int argc, char **argv)
                     while (tl > 0 && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
                         tok[--tl] = '\0';
                     double d;
-                    if (!read_number(tok, &d))
-                        is_header = 1;
+                    if (read_number(tok, &d))
+                        is_header = 0;
                 }
                 free(copy);
             }
-            if (is_header)
+            if (is_header) {
+                guessed_header = header < 0;
                 continue;
+            }
         }
         if (len == 0) {
             /* Blank lines are allowed only at the end, as in nn/csv.h: remember where. */
@@ -1374,6 +1379,7 @@ static int cmd_predict(int argc, char **argv)
             rc = EXIT_FAIL;
             break;
         }
+        total++;
         if (++rows == batch) {
             rc = predict_flush(m, xs, ys, rows, src);
             rows = 0;
@@ -1385,6 +1391,14 @@ static int cmd_predict(int argc, char **argv)
     }
     if (rc == EXIT_OK)
         rc = predict_flush(m, xs, ys, rows, src);
+    if (rc == EXIT_OK && guessed_header && total == 0) {
+        /* A lone line taken for a header ("120 4 20", space-separated) would else give
+         * no output and status 0. */
+        err("%s:1: read as a header (no field is a number), and no rows follow; "
+            "--no-header if it is data",
+            src);
+        rc = EXIT_FAIL;
+    }
     if (!from_stdin)
         fclose(f);
     free(line);

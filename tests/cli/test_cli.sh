@@ -267,6 +267,15 @@ rc_is 1; err_has "<stdin>:2: NUL byte in the line"
 printf ' \t\n128,63\n' >"$T/blank1.csv"
 run "$NN" predict "$M" "$T/blank1.csv"
 rc_is 1; err_has "$T/blank1.csv:1: empty line between data lines"
+# A first row with a typo is an error naming it, not a header to skip (a header is a
+# line with no number in it); a lone line taken for a header, with no rows after it,
+# is an error too: it gave no output and status 0.
+printf '128,6x\n155,68\n' >"$T/typo1.csv"
+run "$NN" predict "$M" "$T/typo1.csv"
+rc_is 1; err_has "$T/typo1.csv:1: column 1: '6x' is not a number"
+printf '128 63\n' >"$T/spaces.csv"
+run_in "$T/spaces.csv" "$NN" predict "$M"
+rc_is 1; err_has "<stdin>:1: read as a header (no field is a number), and no rows follow"
 run "$NN" predict "$M" "$T/missing.csv"
 rc_is 1; err_has "nn: cannot open '$T/missing.csv'"
 run "$NN" eval "$M" "$T/bad.csv"
