@@ -765,6 +765,7 @@ static int train_run(const train_opts *o)
         rc = standardise_dataset(model, val);
 
     nn_fit_history hist = {0};
+    nn_fit_history best = {0}; /* no array: only its best_epoch */
     if (rc == EXIT_OK) {
         nn_fit_params fp = nn_train_fit_params(&t, &shuffle_rng);
         fp.progress = o->quiet ? NN_PROGRESS_OFF : NN_PROGRESS_AUTO;
@@ -779,7 +780,7 @@ static int train_run(const train_opts *o)
         epoch_log rec = {NULL, 0, 0, 0};
         fp.on_epoch = log_epoch;
         fp.user = &rec;
-        st = nn_net_fit(mnet, nn_dataset_x(train), nn_dataset_y(train), &fp, NULL);
+        st = nn_net_fit(mnet, nn_dataset_x(train), nn_dataset_y(train), &fp, &best);
         epochs = rec.e;
         hist.epochs = rec.e;
         hist.count = hist.capacity = rec.n;
@@ -791,8 +792,13 @@ static int train_run(const train_opts *o)
             rc = EXIT_FAIL;
         }
     }
-    /* What the model was made from, for nn info. */
-    double final_loss = hist.count > 0 ? hist.epochs[hist.count - 1].train_loss : NAN;
+    /* What the model was made from, for nn info. With restore_best the model holds
+     * the parameters of the epoch with the lowest monitored loss (fit's best_epoch),
+     * so that epoch's figures are reported, not the last one's. */
+    size_t kept = hist.count > 0 ? hist.count - 1 : 0;
+    if (t.restore_best && best.best_epoch < hist.count)
+        kept = best.best_epoch;
+    double final_loss = hist.count > 0 ? hist.epochs[kept].train_loss : NAN;
     if (rc == EXIT_OK) {
         char buf[64];
         st = nn_model_set_meta(model, "created_by", "nn train " NN_VERSION_STRING);
@@ -814,6 +820,9 @@ static int train_run(const train_opts *o)
         snprintf(buf, sizeof buf, "%.9g", final_loss);
         if (st == NN_OK)
             st = nn_model_set_meta(model, "train_loss", buf);
+        snprintf(buf, sizeof buf, "%zu", kept + 1);
+        if (st == NN_OK && t.restore_best && hist.count > 0)
+            st = nn_model_set_meta(model, "restored_epoch", buf);
         for (size_t i = 0; st == NN_OK && i < o->n_meta; i++) {
             const char *eq = strchr(o->meta[i], '=');
             size_t len = (size_t)(eq - o->meta[i]);
@@ -846,7 +855,9 @@ static int train_run(const train_opts *o)
     if (rc == EXIT_OK && !o->quiet) {
         printf("trained %zu epochs on %zu rows", hist.count, nn_dataset_size(train));
         if (hist.count > 0) {
-            const nn_epoch_stats *e = &hist.epochs[hist.count - 1];
+            const nn_epoch_stats *e = &hist.epochs[kept];
+            if (kept + 1 != hist.count)
+                printf(", kept epoch %zu (restore_best)", kept + 1);
             printf(": loss %.6g", e->train_loss);
             if (!isnan(e->train_acc))
                 printf(", accuracy %.4f", e->train_acc);

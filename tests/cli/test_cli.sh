@@ -343,6 +343,14 @@ rc_is 2; err_has "--seed needs a whole number"
 printf 'input 2\ndense 1\nsigmoid\nloss mse\noptimizer sgd\nepochs 1000000000\npatience 3\n' >"$T/long.nn"
 run "$NN" train "$T/long.nn" "$T/copy.csv" -o "$T/long.nnm" --quiet
 rc_is 0; err_empty
+# restore_best: the summary and the metadata give the kept epoch's figures, not the
+# last one's (raw pounds saturate the sigmoid: the loss is 0.5 from epoch 1, and
+# patience 3 stops after epoch 4).
+printf 'input 2\ndense 1\nsigmoid\nloss mse\noptimizer sgd\nepochs 100\npatience 3\nrestore_best true\n' >"$T/rb.nn"
+run "$NN" train "$T/rb.nn" "$T/copy.csv" -o "$T/rb.nnm"
+rc_is 0; out_has "trained 4 epochs on 4 rows, kept epoch 1 (restore_best): loss 0.5"
+run "$NN" info "$T/rb.nnm"
+rc_is 0; out_has "restored_epoch = 1"; out_has "train_loss = 0.5"
 
 # A classifier of many classes: accuracy, but no matrix of 150 x 150 (60 000
 # classes asked for 29 GB after half the report).
