@@ -31,6 +31,17 @@ __attribute__((format(printf, 2, 3)))
 #endif
 nn_status nn_error_prefix(nn_status status, const char *fmt, ...);
 
+/* The thread's last error set aside and put back, for a call that succeeds after
+ * probing with calls that may fail and record a message (the model writer asking an
+ * optimizer which state it keeps): status.h promises that the message stays until
+ * the next error. */
+typedef struct nn_error_kept {
+    char message[512];
+    unsigned long seq;
+} nn_error_kept;
+void nn_error_keep(nn_error_kept *k);
+void nn_error_put_back(const nn_error_kept *k);
+
 /* The lookup of a kind by name, for an enum numbered densely from 0 whose name_of(k)
  * is NULL past the last kind: returns the k named name, or -1 after writing the
  * known names, comma-separated (truncated to size), into known for the message. */

@@ -727,11 +727,14 @@ static nn_status save_buffer(const char *fn, nn_net *net, const nn_model *m, con
                              unsigned flags, void **data, size_t *size)
 {
     wbuf w = {NULL, 0, 0, 0};
+    nn_error_kept kept; /* encode probes the optimizer's state names */
+    nn_error_keep(&kept);
     nn_status st = encode(fn, net, m, reg, flags, &w);
     if (st != NN_OK) {
         nn_xfree(w.p);
         return st;
     }
+    nn_error_put_back(&kept);
     *data = w.p;
     *size = w.len;
     return NN_OK;
@@ -1455,6 +1458,8 @@ static nn_status decode(const char *fn, const unsigned char *p, size_t n, const 
                         const nn_registry *reg, nn_model **out)
 {
     reader r = {p, 0, n, src, fn};
+    nn_error_kept kept; /* the optimizer section probes its state names */
+    nn_error_keep(&kept);
     /* The header, in the order that gives the most useful message. */
     size_t cmp = n < sizeof magic ? n : sizeof magic;
     if (memcmp(p, magic, cmp) != 0)
@@ -1510,6 +1515,7 @@ static nn_status decode(const char *fn, const unsigned char *p, size_t n, const 
     }
     ld.model->version = version;
     *out = ld.model;
+    nn_error_put_back(&kept);
     return NN_OK;
 }
 

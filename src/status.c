@@ -5,7 +5,7 @@
 
 #include "internal.h"
 
-static _Thread_local char last_error[512];
+static _Thread_local char last_error[sizeof ((nn_error_kept *)0)->message];
 /* Counts the errors recorded on this thread, so a caller can tell whether an
  * operation it called recorded one (see nn_error_seq). */
 static _Thread_local unsigned long error_seq;
@@ -69,6 +69,18 @@ nn_status nn_error_prefix(nn_status status, const char *fmt, ...)
 }
 
 unsigned long nn_error_seq(void) { return error_seq; }
+
+void nn_error_keep(nn_error_kept *k)
+{
+    memcpy(k->message, last_error, sizeof k->message);
+    k->seq = error_seq;
+}
+
+void nn_error_put_back(const nn_error_kept *k)
+{
+    memcpy(last_error, k->message, sizeof last_error);
+    error_seq = k->seq;
+}
 
 int nn_kind_by_name(const char *name, const char *(*name_of)(int), char *known, size_t size)
 {

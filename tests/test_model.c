@@ -1074,6 +1074,46 @@ static void test_unknown_sections(void **state)
     assert_true(load_expect(h.b, h.n, NN_ERR_FORMAT, "std of feature 1"));
 }
 
+/* A save and a load that succeed leave the thread's last error as it was (status.h:
+ * it stays until the next error), although they ask the optimizer which state it
+ * keeps and Adam without amsgrad says it keeps no 'max_exp_avg_sq'. */
+static void test_success_keeps_last_error(void **state)
+{
+    (void)state;
+    nn_net *net = nn_test_mlp(3, 4, 2, 5);
+    nn_loss *mse = NULL;
+    nn_optim *adam = NULL;
+    nn_adam_params ap = nn_adam_default_params();
+    assert_ok(nn_loss_mse_new(&mse));
+    assert_ok(nn_net_set_loss(net, mse, 2));
+    assert_ok(nn_optim_adam_new_ex(&ap, &adam));
+    assert_ok(nn_net_set_optim(net, adam));
+    nn_tensor *x = nn_test_random_tensor(4, 3, 6, 99), *t = nn_test_random_tensor(4, 2, 7, 99);
+    assert_ok(nn_net_train_step(net, x, t, NULL));
+    nn_optim *bad = NULL;
+    assert_status(nn_optim_sgd_new(-1.0, &bad), NN_ERR_INVALID_ARG); /* the user's last error */
+    char before[512];
+    snprintf(before, sizeof before, "%s", nn_last_error());
+    /* called bare: assert_ok clears the message first */
+    nn_model *m = NULL, *back = NULL;
+    void *data = NULL;
+    size_t n = 0;
+    nn_status st_new = nn_model_new(net, &m);
+    nn_status st_save = nn_model_save_buffer(m, NULL, 0, &data, &n);
+    nn_status st_load = nn_model_load_buffer(data, n, NULL, &back);
+    assert_string_equal(nn_last_error(), before);
+    assert_status_was(st_new, NN_OK);
+    assert_status_was(st_save, NN_OK);
+    assert_status_was(st_load, NN_OK);
+    assert_int_equal(nn_net_optim(nn_model_net(back))->step_count, 1); /* Adam's state came through */
+    nn_model_buffer_free(data);
+    nn_model_free(back);
+    net = nn_model_into_net(m);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_net_free(net);
+}
+
 /* An input width of 2^61 or more (a network of activations takes any) with a
  * standardisation: its 8 bytes a feature were counted as 8 x 2^61, which wrapped to 0,
  * so the reader asked for two blocks of 2^63 bytes and reported a truncated file as
@@ -1600,6 +1640,7 @@ int main(void)
         cmocka_unit_test(test_flags_leave_out_loss_and_optimizer),
         cmocka_unit_test(test_standardisation_and_metadata),
         cmocka_unit_test(test_standardisation_width_does_not_wrap),
+        cmocka_unit_test(test_success_keeps_last_error),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_flip_a_byte_in_each_section),
         cmocka_unit_test_teardown(test_truncation_at_every_offset, nn_test_alloc_teardown),
