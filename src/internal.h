@@ -79,8 +79,12 @@ void nn_xfree(void *ptr);
 /* A function built twice, for x86-64 CPUs with and without the extension (FMA,
  * which brings 8-float AVX vectors; AVX2, which adds 8-lane integer operations), and
  * picked when the library loads (GCC's target_clones; one plain build elsewhere).
- * The rest of the library is compiled for the baseline x86-64: 4-float vectors. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+ * The rest of the library is compiled for the baseline x86-64: 4-float vectors.
+ * Not under ThreadSanitizer: GCC instruments the ifunc resolvers it makes, which run
+ * while the dynamic loader relocates libnn, before the TSan runtime can take the
+ * call, and every program linked to such a libnn crashes on start. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__) &&     \
+    !defined(__SANITIZE_THREAD__)
 #define NN_FMA_CLONES __attribute__((target_clones("default", "fma")))
 #define NN_AVX2_CLONES __attribute__((target_clones("default", "avx2")))
 #else
