@@ -123,10 +123,13 @@ nn_status nn_dense_check_inits(const char *fn, const struct nn_layer *l);
 
 /* NN_OK when the network has no loss or its loss accepts the current output and
  * target widths (layers added after nn_net_set_loss may have changed them); else the
- * loss's error, naming fn. For the writers: a file or spec with a loss that does not
- * fit would not read back. (net.c) */
+ * loss's error, naming fn; a success is cached in the network. (net.c) */
 struct nn_net;
 nn_status nn_net_check_loss_fits(const char *fn, struct nn_net *net);
+/* The same check, caching nothing, for the model and spec writers (a file or spec
+ * with a loss that does not fit would not read back): they only read the network,
+ * so two threads may save one network at once. */
+nn_status nn_net_loss_fits(const char *fn, const struct nn_net *net);
 
 /* NN_ERR_NULL_ARG when t has elements but no data, NN_ERR_INVALID_ARG when its data
  * lies in the network's workspace (a view of a layer's output): what the network's

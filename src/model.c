@@ -628,7 +628,7 @@ static nn_status encode(const char *fn, nn_net *net, const nn_model *m, const nn
         return nn_error(NN_ERR_INVALID_ARG, "%s: %zu layers, more than the loader takes (%u)", fn,
                         nn_net_layer_count(net), MAX_LAYERS);
     nn_status st = NN_OK;
-    if (!(flags & NN_SAVE_NO_LOSS) && (st = nn_net_check_loss_fits(fn, net)) != NN_OK)
+    if (!(flags & NN_SAVE_NO_LOSS) && (st = nn_net_loss_fits(fn, net)) != NN_OK)
         return st;
     nn_settings *s;
     st = nn_settings_new(&s);

@@ -329,7 +329,8 @@ nn_status nn_net_init_params(nn_net *net, nn_rng *rng)
 
 /* Whether loss accepts the output and target widths; when not, the message names fn
  * and the widths, then the loss's own reason if it gave one. */
-static nn_status loss_check(const char *fn, nn_loss *loss, size_t out_width, size_t target_width)
+static nn_status loss_check(const char *fn, const nn_loss *loss, size_t out_width,
+                            size_t target_width)
 {
     unsigned long seq = nn_error_seq();
     nn_status st = loss->ops->check(loss, out_width, target_width);
@@ -729,12 +730,17 @@ static nn_status check_target(const char *fn, nn_net *net, const nn_tensor *x,
     return nn_net_check_loss_fits(fn, net);
 }
 
-nn_status nn_net_check_loss_fits(const char *fn, nn_net *net)
+nn_status nn_net_loss_fits(const char *fn, const nn_net *net)
 {
     if (net->loss == NULL || net->loss_fits)
         return NN_OK;
-    nn_status st = loss_check(fn, net->loss, nn_net_out_width(net), net->target_width);
-    if (st == NN_OK)
+    return loss_check(fn, net->loss, nn_net_out_width(net), net->target_width);
+}
+
+nn_status nn_net_check_loss_fits(const char *fn, nn_net *net)
+{
+    nn_status st = nn_net_loss_fits(fn, net);
+    if (st == NN_OK && net->loss != NULL)
         net->loss_fits = 1;
     return st;
 }

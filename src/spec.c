@@ -1383,7 +1383,7 @@ static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings
     if (n_layers > MAX_LAYERS)
         return nn_error(NN_ERR_INVALID_ARG, "%s: %zu layers, more than the reader takes (%u)", fn,
                         n_layers, MAX_LAYERS);
-    nn_status st = nn_net_check_loss_fits(fn, net);
+    nn_status st = nn_net_loss_fits(fn, net);
     if (st != NN_OK)
         return st;
     nn_settings *s = NULL;
