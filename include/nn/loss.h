@@ -163,7 +163,9 @@ nn_status nn_loss_bce_logits_new(nn_loss **out);
  * chosen from the target width: 1 means indices, C means probability rows, any other
  * width is NN_ERR_SHAPE. C = 1 is rejected with NN_ERR_SHAPE: a width-1 target would
  * be ambiguous, and with one class the loss is identically 0 (use bce_logits for one
- * output). Probability rows are used as given (not checked to sum to 1), as torch. */
+ * output). Probability rows are used as given (not checked to sum to 1), as torch.
+ * pred must be logits: a network ending in a softmax layer trains (nothing checks)
+ * but applies softmax twice; end it with the dense layer. */
 nn_status nn_loss_cross_entropy_new(nn_loss **out);
 
 /* Negative log-likelihood, torch.nn.NLLLoss (no weights): pred holds

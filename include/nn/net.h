@@ -110,8 +110,9 @@ const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i);
 
 /* Inference on any number of rows, in chunks of 256 rows: x: (N, in_width) -> y:
  * (N, out_width), y owned by the caller. The same rows give the same bits on every
- * call and after a save and load (same BLAS and thread count); a row predicted
- * in a batch of another size may differ in the last bits (BLAS blocking). Afterwards nn_net_layer_output gives the last chunk's
+ * call and after a save and load (same BLAS and thread count); a row predicted in a
+ * batch of another size may differ in the last bits (BLAS blocking). Afterwards
+ * nn_net_layer_output gives the last chunk's
  * layer outputs, but there is no pass to go back through: x is not kept, so
  * nn_net_backward gives NN_ERR_STATE until the next nn_net_forward (the same holds
  * after nn_net_eval_loss and nn_evaluate). N may be 0: then nothing is done.
@@ -261,7 +262,9 @@ typedef struct nn_fit_history {
 
 /* Writes the history as CSV: a header line, then one line per epoch with
  * epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds,samples_per_s (empty
- * fields for values not measured). Atomic: written to a temporary file in the
+ * fields for values not measured). The CSV's epoch is 1-based, as the progress lines
+ * and error messages count ("epoch 7, batch 2"); nn_epoch_stats.epoch and
+ * best_epoch are 0-based. Atomic: written to a temporary file in the
  * same folder and renamed. Errors: NN_ERR_NULL_ARG, NN_ERR_IO. */
 nn_status nn_fit_history_write_csv(const nn_fit_history *history, const char *path);
 
