@@ -628,7 +628,7 @@ static nn_status adam_new(nn_optim_kind kind, const char *fn, const nn_adam_para
     nn_status st = check_lr(fn, params->lr);
     for (int i = 0; st == NN_OK && i < 2; i++)
         if (!(params->betas[i] >= 0.0 && params->betas[i] < 1.0))
-            st = nn_error(NN_ERR_INVALID_ARG, "%s: betas[%d] %g is outside [0, 1)", fn, i,
+            st = nn_error(NN_ERR_INVALID_ARG, "%s: betas[%d] (beta%d) %g is outside [0, 1)", fn, i, i + 1,
                           params->betas[i]);
     if (st == NN_OK)
         st = check_nonneg(fn, "eps", params->eps);

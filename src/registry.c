@@ -46,6 +46,13 @@ static nn_status dense_create(const nn_layer_class *cls, const nn_settings *s, n
         return nn_error(NN_ERR_INVALID_ARG,
                         "dense: setting 'units' (the output width) is required");
     size_t units = 0;
+    int64_t signed_units = 1;
+    /* A negative width is said as such: the size getter's "an integer >= 0" read as
+     * if 0 were allowed. */
+    if (nn_settings_find(s, "units") == NN_VALUE_INT &&
+        nn_settings_get_int(s, "units", &signed_units) == NN_OK && signed_units < 1)
+        return nn_error(NN_ERR_INVALID_ARG, "dense: setting 'units' is %lld, expected a width >= 1",
+                        (long long)signed_units);
     if ((st = nn_settings_get_size(s, "units", &units)) != NN_OK)
         return st;
     nn_dense_params p = nn_dense_default_params(units);

@@ -998,13 +998,13 @@ static void test_bad_hyperparameters(void **state)
 
     nn_adam_params a = nn_adam_default_params();
     a.betas[0] = 1.0;
-    assert_error(nn_optim_adam_new_ex(&a, &o), NN_ERR_INVALID_ARG, "betas[0] 1", "[0, 1)");
+    assert_error(nn_optim_adam_new_ex(&a, &o), NN_ERR_INVALID_ARG, "betas[0] (beta1) 1", "[0, 1)");
     a = nn_adam_default_params();
     a.betas[1] = -0.1;
-    assert_error(nn_optim_adam_new_ex(&a, &o), NN_ERR_INVALID_ARG, "betas[1] -0.1");
+    assert_error(nn_optim_adam_new_ex(&a, &o), NN_ERR_INVALID_ARG, "betas[1] (beta2) -0.1");
     a = nn_adam_default_params();
     a.betas[1] = NAN;
-    assert_error(nn_optim_adamw_new_ex(&a, &o), NN_ERR_INVALID_ARG, "betas[1] nan");
+    assert_error(nn_optim_adamw_new_ex(&a, &o), NN_ERR_INVALID_ARG, "betas[1] (beta2) nan");
     a = nn_adam_default_params();
     a.eps = -1e-8;
     assert_error(nn_optim_adam_new_ex(&a, &o), NN_ERR_INVALID_ARG, "eps -1e-08");

@@ -226,7 +226,9 @@ static const bad_case bad_cases[] = {
     {"input 2 3\ndense 1\n", 1, 9, "unexpected '3'"},
     {"input 2\ndense x\n", 2, 7, "setting 'units' is 'x'"},
     {"input 2\ndense\n", 2, 1, "'units' (the output width) is required"},
-    {"input 2\ndense 0\n", 2, 7, "units is 0"},
+    {"input 2\ndense 0\n", 2, 7, "dense: setting 'units' is 0, expected a width >= 1"},
+    {"input 2\ndense -3\n", 2, 7, "dense: setting 'units' is -3, expected a width >= 1"},
+    {"input 2\ndense units=-3\n", 2, 7, "setting 'units' is -3"},
     {"input 2\ndense 2x\n", 2, 7, "expected a number, got '2x'"},
     {"input 2\ndense 0x10\n", 2, 7, "expected a number, got '0x10'"},
     {"input 2\ndense 99999999999999999999999\n", 2, 7, "too large"},
@@ -255,6 +257,7 @@ static const bad_case bad_cases[] = {
     /* the setting a class's message names, bare or by its word value */
     {"input 2\ndense 2\noptimizer sgd lr=0.1 momentum=-1\n", 3, 22, "momentum -1 is not"},
     {"input 2\ndense 2 init=normal init_b=-1\n", 2, 9, "normal std -1 is negative"},
+    {"input 2\ndense 2\noptimizer adam lr=0.1 beta2=1\n", 3, 23, "betas[1] (beta2) 1 is outside [0, 1)"},
     {"input 2\ndense 2\noptimizer sgd lr=fast\n", 3, 15,
      "setting 'lr' is 'fast', expected a number"},
     {"input 2\ndense 2\noptimizer sgd nesterov=maybe\n", 3, 15, "setting 'nesterov' is 'maybe'"},
