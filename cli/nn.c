@@ -596,6 +596,28 @@ static int is_classifier(nn_net *net)
            ((strcmp(l, "bce") == 0 || strcmp(l, "bce_logits") == 0) && nn_net_out_width(net) == 1);
 }
 
+/* A loss that squashes its input itself after a layer that already did trains, to a
+ * worse optimum, with no error anywhere: the commonest slip of a first classifier.
+ * Said on stderr (even with --quiet); training goes on, as torch's would. */
+static void warn_double_squash(nn_net *net, const char *spec)
+{
+    size_t n = nn_net_layer_count(net);
+    nn_activation_kind act;
+    nn_loss_kind loss;
+    if (n == 0 || nn_activation_get(nn_net_layer(net, n - 1), &act, NULL, NULL) != NN_OK ||
+        nn_loss_get_kind(nn_net_loss(net), &loss) != NN_OK)
+        return; /* not an activation last, or a loss of one's own */
+    if (act == NN_ACT_SOFTMAX && loss == NN_LOSS_CROSS_ENTROPY)
+        err("warning: %s ends in softmax, but cross_entropy takes logits and applies its own: "
+            "end with the dense layer", spec);
+    else if (act == NN_ACT_SIGMOID && loss == NN_LOSS_BCE_LOGITS)
+        err("warning: %s ends in sigmoid, but bce_logits takes logits and applies its own: "
+            "end with the dense layer, or use bce", spec);
+    else if (act == NN_ACT_SOFTMAX && loss == NN_LOSS_NLL)
+        err("warning: %s ends in softmax, but nll takes log-probabilities: end with log_softmax",
+            spec);
+}
+
 /* Parses --shift's list into width floats. Returns EXIT_OK or EXIT_FAIL. */
 static int parse_shift(const char *list, size_t width, float **out)
 {
@@ -706,6 +728,8 @@ static int train_run(const train_opts *o)
         err("%s: a spec to train needs a 'loss' and an 'optimizer' line", o->spec);
         rc = EXIT_FAIL;
     }
+    if (rc == EXIT_OK)
+        warn_double_squash(net, o->spec);
     if (rc == EXIT_OK && o->has_lr && nn_optim_set_lr(nn_net_optim(net), o->lr) != NN_OK) {
         err("--lr: %s", lib_error());
         rc = EXIT_FAIL;

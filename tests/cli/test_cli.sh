@@ -351,6 +351,19 @@ run "$NN" train "$T/rb.nn" "$T/copy.csv" -o "$T/rb.nnm"
 rc_is 0; out_has "trained 4 epochs on 4 rows, kept epoch 1 (restore_best): loss 0.5"
 run "$NN" info "$T/rb.nnm"
 rc_is 0; out_has "restored_epoch = 1"; out_has "train_loss = 0.5"
+# A softmax before cross_entropy (which takes logits) trains to a worse optimum with
+# no error: said as a warning, and training goes on; log_softmax before nll is right.
+printf 'x,y\n0,0\n1,1\n2,2\n0.5,0\n' >"$T/c3.csv"
+printf 'input 1\ndense 3\nsoftmax\nloss cross_entropy\noptimizer sgd\n' >"$T/sm.nn"
+run "$NN" train "$T/sm.nn" "$T/c3.csv" -o "$T/sm.nnm" --quiet
+rc_is 0; err_has "warning: $T/sm.nn ends in softmax, but cross_entropy takes logits"
+printf 'input 1\ndense 3\nsigmoid\nloss bce_logits\noptimizer sgd\n' >"$T/sg.nn"
+printf 'x,a,b,c\n0,0,1,0\n1,1,0,0\n' >"$T/c3b.csv"
+run "$NN" train "$T/sg.nn" "$T/c3b.csv" -o "$T/sg.nnm" --quiet
+rc_is 0; err_has "ends in sigmoid, but bce_logits takes logits"
+printf 'input 1\ndense 3\nlog_softmax\nloss nll\noptimizer sgd\n' >"$T/ls.nn"
+run "$NN" train "$T/ls.nn" "$T/c3.csv" -o "$T/ls.nnm" --quiet
+rc_is 0; err_empty
 
 # A classifier of many classes: accuracy, but no matrix of 150 x 150 (60 000
 # classes asked for 29 GB after half the report).
