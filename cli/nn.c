@@ -254,9 +254,46 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
     return 1;
 }
 
-/* Reads the first line of path and decides whether it is a header: header_opt 1
- * or 0 forces it; -1 detects it, a header being a first line with a field that
- * is not a number. Returns EXIT_OK or EXIT_FAIL after a message. */
+/* Splits a first line (taken over: freed with h) into h's columns and decides
+ * whether it is a header: header_opt 1 or 0 forces it; -1 detects it, a header being
+ * a line with no field that is a number (so that a first data row with one bad field
+ * is reported as such, not skipped). Returns EXIT_OK or EXIT_FAIL after a message. */
+static int head_from_line(char *line, int header_opt, csv_head *h)
+{
+    memset(h, 0, sizeof *h);
+    /* Count the fields first, then split into an array of that size. */
+    size_t cols = 1;
+    for (const char *c = line; *c; c++)
+        cols += *c == ',';
+    char **fields = malloc(cols * sizeof *fields);
+    if (fields == NULL) {
+        free(line);
+        err("out of memory");
+        return EXIT_FAIL;
+    }
+    split_fields(line, fields, cols);
+    int header = header_opt;
+    if (header < 0) {
+        header = 1;
+        for (size_t i = 0; i < cols; i++) {
+            double v;
+            if (read_number(fields[i], &v))
+                header = 0;
+        }
+    }
+    h->cols = cols;
+    h->line = line;
+    h->header = header;
+    if (header) {
+        h->names = fields;
+    } else {
+        free(fields);
+    }
+    return EXIT_OK;
+}
+
+/* Reads the first line of path and decides whether it is a header, as
+ * head_from_line. Returns EXIT_OK or EXIT_FAIL after a message. */
 static int csv_read_head(const char *path, int header_opt, csv_head *h)
 {
     memset(h, 0, sizeof *h);
@@ -307,37 +344,7 @@ static int csv_read_head(const char *path, int header_opt, csv_head *h)
     if ((unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
         (unsigned char)line[2] == 0xBF)
         memmove(line, line + 3, len - 2);
-    /* Count the fields first, then split into an array of that size. */
-    size_t cols = 1;
-    for (const char *c = line; *c; c++)
-        cols += *c == ',';
-    char **fields = malloc(cols * sizeof *fields);
-    if (fields == NULL) {
-        free(line);
-        err("out of memory");
-        return EXIT_FAIL;
-    }
-    split_fields(line, fields, cols);
-    int header = header_opt;
-    if (header < 0) {
-        /* A header only when no field is a number: a first data row with one bad
-         * field is then reported as such instead of being skipped as a header. */
-        header = 1;
-        for (size_t i = 0; i < cols; i++) {
-            double v;
-            if (read_number(fields[i], &v))
-                header = 0;
-        }
-    }
-    h->cols = cols;
-    h->line = line;
-    h->header = header;
-    if (header) {
-        h->names = fields;
-    } else {
-        free(fields);
-    }
-    return EXIT_OK;
+    return head_from_line(line, header_opt, h);
 }
 
 /* Resolves a --target or --inputs list ("2", "gender", "y1,y2", "0,3") to column
@@ -1204,13 +1211,17 @@ static const char predict_help[] =
     "usage: nn predict MODEL [FILE|-] [options]\n"
     "\n"
     "Reads rows of raw inputs (comma-separated numbers, as many as the model takes, no\n"
-    "target) from FILE, or from standard input when FILE is '-' or absent, and prints\n"
-    "one line per row: the model's outputs, comma-separated, each with %.9g so that it\n"
-    "reads back as the same float. The model's standardisation is applied first.\n"
+    "target, unless --inputs picks them) from FILE, or from standard input when FILE\n"
+    "is '-' or absent, and prints one line per row: the model's outputs,\n"
+    "comma-separated, each with %.9g so that it reads back as the same float. The\n"
+    "model's standardisation is applied first.\n"
     "\n"
     "  --header        the first line names the columns: skip it\n"
     "  --no-header     the first line is data (default: skipped when no field of it is\n"
     "                  a number)\n"
+    "  --inputs COLS   the input columns, numbers from 0 or header names (default: the\n"
+    "                  model's, when it was trained with --inputs and the data has a\n"
+    "                  header; else each line holds the inputs alone)\n"
     "  -h, --help      this text\n";
 
 /* Predicts the rows buffered in xs (rows x in) and prints them. */
@@ -1237,7 +1248,38 @@ static int predict_flush(nn_model *m, float *xs, float *ys, size_t rows, const c
     return EXIT_OK;
 }
 
-/* Parses one data line into in floats. Returns 1, or 0 after a message. */
+/* One field (trimmed) as a float. Returns 1, or 0 after a message. */
+static int parse_field(const char *p, float *v, const char *src, size_t lineno, size_t col)
+{
+    double d;
+    /* 0x1.ffffffp127 is FLT_MAX plus half an ulp: it and anything above round to
+     * infinity (the CSV loader's limit) */
+    if (!read_number(p, &d) || !(fabs(d) < 0x1.ffffffp127)) {
+        err("%s:%zu: column %zu: '%s' is not a number", src, lineno, col, p);
+        return 0;
+    }
+    *v = (float)d;
+    return 1;
+}
+
+/* The columns cols[0..in-1] of a data line of h->cols fields into in floats, split
+ * through fields (h->cols entries). Returns 1, or 0 after a message. */
+static int parse_row_cols(char *line, const csv_head *h, const size_t *cols, size_t in,
+                          char **fields, float *row, const char *src, size_t lineno)
+{
+    size_t n = split_fields(line, fields, h->cols);
+    if (n != h->cols) {
+        err("%s:%zu: %s fields than the first line's %zu", src, lineno,
+            n > h->cols ? "more" : "fewer", h->cols);
+        return 0;
+    }
+    for (size_t i = 0; i < in; i++)
+        if (!parse_field(fields[cols[i]], &row[i], src, lineno, cols[i]))
+            return 0;
+    return 1;
+}
+
+/* One data line of exactly in fields into in floats. Returns 1, or 0 after a message. */
 static int parse_row(char *line, size_t in, float *row, const char *src, size_t lineno)
 {
     size_t n = 0;
@@ -1250,16 +1292,8 @@ static int parse_row(char *line, size_t in, float *row, const char *src, size_t 
         size_t len = strlen(p);
         while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
             p[--len] = '\0';
-        double v;
-        if (n < in) {
-            /* 0x1.ffffffp127 is FLT_MAX plus half an ulp: it and anything above round
-             * to infinity (the CSV loader's limit) */
-            if (!read_number(p, &v) || !(fabs(v) < 0x1.ffffffp127)) {
-                err("%s:%zu: column %zu: '%s' is not a number", src, lineno, n, p);
-                return 0;
-            }
-            row[n] = (float)v;
-        }
+        if (n < in && !parse_field(p, &row[n], src, lineno, n))
+            return 0;
         n++;
         if (comma == NULL)
             break;
@@ -1279,10 +1313,11 @@ static int cmd_predict(int argc, char **argv)
                                    {"-h", 0, O_HELP},
                                    {"--header", 0, O_HEADER},
                                    {"--no-header", 0, O_NO_HEADER},
+                                   {"--inputs", 1, O_INPUTS},
                                    {NULL, 0, 0}};
     const char *cmd = "predict ";
     args a = {cmd, argc, argv, 0, 0};
-    const char *pos[2] = {NULL, "-"}, *v;
+    const char *pos[2] = {NULL, "-"}, *v, *inputs = NULL;
     int npos = 0, header = -1, id, r;
     while ((r = next_arg(&a, defs, &id, &v)) != ARG_END) {
         if (r == ARG_ERROR)
@@ -1302,6 +1337,9 @@ static int cmd_predict(int argc, char **argv)
             if (header != -1 && header != (id == O_HEADER))
                 return usage_error(cmd, "--header and --no-header exclude each other");
             header = id == O_HEADER;
+            break;
+        case O_INPUTS:
+            inputs = v;
             break;
         }
     }
@@ -1352,6 +1390,9 @@ static int cmd_predict(int argc, char **argv)
     }
     size_t rows = 0, total = 0, lineno = 0, len = 0;
     int got, guessed_header = 0;
+    csv_head h = {0, NULL, NULL, 0}; /* the first line's columns */
+    size_t *cols = NULL, n_cols = 0; /* with --inputs: the columns that are inputs */
+    char **fields = NULL;
     while (rc == EXIT_OK && (got = read_line(f, line, MAX_LINE + 2, &len)) != 0) {
         lineno++;
         if (len > 0 && line[len - 1] == '\r')
@@ -1368,32 +1409,37 @@ static int cmd_predict(int argc, char **argv)
         }
         if (line[strspn(line, " \t")] == '\0') /* blank: below, not a header */
             len = 0;
-        if (lineno == 1 && header != 0 && len > 0) {
-            int is_header = header == 1;
-            if (header < 0) {
-                /* Detected as for nn train: no field is a number. */
-                is_header = 1;
-                char *copy = strdup(line);
-                if (copy == NULL) {
+        if (lineno == 1 && len > 0 && (header != 0 || inputs != NULL)) {
+            char *copy = strdup(line);
+            if (copy == NULL) {
+                err("out of memory");
+                rc = EXIT_FAIL;
+                break;
+            }
+            if ((rc = head_from_line(copy, header, &h)) != EXIT_OK)
+                break;
+            /* Columns to pick: --inputs, or the model's own when the data has a header
+             * (a file like the one it was trained on); rows without one hold the
+             * inputs alone. */
+            const char *list = inputs != NULL ? inputs : h.header ? nn_model_meta(m, "inputs") : NULL;
+            if (list != NULL) {
+                const char *opt = inputs != NULL ? "--inputs" : "the model's inputs";
+                if ((rc = resolve_columns(opt, list, &h, src, &cols, &n_cols)) != EXIT_OK)
+                    break;
+                if (n_cols != in) {
+                    err("%s %s: %zu column%s, but the model takes %zu inputs", opt, list, n_cols,
+                        n_cols == 1 ? "" : "s", in);
+                    rc = EXIT_FAIL;
+                    break;
+                }
+                fields = malloc(h.cols * sizeof *fields);
+                if (fields == NULL) {
                     err("out of memory");
                     rc = EXIT_FAIL;
                     break;
                 }
-                for (char *tok = copy, *next; tok != NULL; tok = next) {
-                    next = strchr(tok, ',');
-                    if (next != NULL)
-                        *next++ = '\0';
-                    tok += strspn(tok, " \t");
-                    size_t tl = strlen(tok);
-                    while (tl > 0 && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
-                        tok[--tl] = '\0';
-                    double d;
-                    if (read_number(tok, &d))
-                        is_header = 0;
-                }
-                free(copy);
             }
-            if (is_header) {
+            if (h.header) {
                 guessed_header = header < 0;
                 continue;
             }
@@ -1410,7 +1456,8 @@ static int cmd_predict(int argc, char **argv)
             }
             break;
         }
-        if (!parse_row(line, in, xs + rows * in, src, lineno)) {
+        if (cols != NULL ? !parse_row_cols(line, &h, cols, in, fields, xs + rows * in, src, lineno)
+                         : !parse_row(line, in, xs + rows * in, src, lineno)) {
             rc = EXIT_FAIL;
             break;
         }
@@ -1436,6 +1483,9 @@ static int cmd_predict(int argc, char **argv)
     }
     if (!from_stdin)
         fclose(f);
+    csv_head_free(&h);
+    free(cols);
+    free(fields);
     free(line);
     free(xs);
     free(ys);

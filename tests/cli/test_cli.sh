@@ -351,6 +351,33 @@ run "$NN" train "$T/rb.nn" "$T/copy.csv" -o "$T/rb.nnm"
 rc_is 0; out_has "trained 4 epochs on 4 rows, kept epoch 1 (restore_best): loss 0.5"
 run "$NN" info "$T/rb.nnm"
 rc_is 0; out_has "restored_epoch = 1"; out_has "train_loss = 0.5"
+# predict --inputs picks the inputs from wider rows; a model trained with --inputs
+# picks its own from data with a header, and rows without one hold the inputs alone.
+printf 'id,w,h,female\nA,133,65,1\nB,160,72,0\nC,152,70,0\nD,120,60,1\n' >"$T/ppl.csv"
+run "$NN" train "$G/gender.nn" "$T/ppl.csv" --inputs w,h --target female --shift 135,66 -o "$T/gi.nnm" --quiet
+rc_is 0
+printf '133,65\n160,72\n152,70\n120,60\n' >"$T/wh.csv"
+run "$NN" predict "$T/gi.nnm" "$T/wh.csv"
+rc_is 0
+cp "$T/out" "$T/wh.out"
+run "$NN" predict "$T/gi.nnm" "$T/ppl.csv"
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/wh.out" || fail "predict with the model's stored inputs differs from the inputs alone"
+run "$NN" predict "$T/gi.nnm" "$T/ppl.csv" --inputs 1,2
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/wh.out" || fail "predict --inputs 1,2 differs from the inputs alone"
+run "$NN" predict "$T/gi.nnm" "$T/ppl.csv" --inputs w
+rc_is 1; err_has "--inputs w: 1 column, but the model takes 2 inputs"
+printf 'id,w,h,female\nA,133,65\n' >"$T/short.csv"
+run "$NN" predict "$T/gi.nnm" "$T/short.csv"
+rc_is 1; err_has "$T/short.csv:2: fewer fields than the first line's 4"
+printf 'A,133,65,1\n' >"$T/nohead.csv"
+run_in "$T/nohead.csv" "$NN" predict "$T/gi.nnm" --inputs w,h
+rc_is 1; err_has "--inputs 'w': <stdin> has no header line to find names in"
+run_in "$T/nohead.csv" "$NN" predict "$T/gi.nnm" --inputs 1,2
+rc_is 0; out_has "$(head -n 1 "$T/wh.out")"
 # A softmax before cross_entropy (which takes logits) trains to a worse optimum with
 # no error: said as a warning, and training goes on; log_softmax before nll is right.
 printf 'x,y\n0,0\n1,1\n2,2\n0.5,0\n' >"$T/c3.csv"
