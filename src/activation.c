@@ -150,17 +150,19 @@ ELEMENTWISE_LAYER(silu);
  * it), so every exp is of a number <= 0 and at least one term of the sum is 1:
  * nothing overflows and the sum is never 0. Sums accumulate in double. */
 
-/* The largest element of a row of n >= 1. */
-static float row_max(const float *v, size_t n)
+/* The index of the first largest element of a row of n >= 1. */
+static size_t row_argmax(const float *v, size_t n)
 {
-    float m = v[0];
+    size_t k = 0;
     for (size_t j = 1; j < n; j++)
-        if (v[j] > m)
-            m = v[j];
-    return m;
+        if (v[j] > v[k])
+            k = j;
+    return k;
 }
 
-/* softmax: y_j = exp(x_j - m) / sum_k exp(x_k - m) */
+/* softmax: y_j = exp(x_j - m) / sum_k exp(x_k - m). x_j - m is taken in double, where
+ * it is exact: rounded to float it was off by up to half an ulp of |x_j - m|, which exp
+ * turned into a relative error of y_j of up to 64 ulps (|x_j - m| near 128). */
 static nn_status softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
 {
     (void)training;
@@ -173,11 +175,12 @@ static nn_status softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, 
     for (size_t i = 0; i < rows; i++) {
         const float *xi = x->data + i * cols;
         float *yi = y->data + i * cols;
-        float m = row_max(xi, cols);
+        double m = xi[row_argmax(xi, cols)];
         double sum = 0.0;
         for (size_t j = 0; j < cols; j++) {
-            yi[j] = expf(xi[j] - m);
-            sum += yi[j];
+            double e = exp((double)xi[j] - m);
+            sum += e;
+            yi[j] = (float)e;
         }
         double inv = 1.0 / sum;
         for (size_t j = 0; j < cols; j++)
@@ -186,8 +189,12 @@ static nn_status softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, 
     return NN_OK;
 }
 
-/* dx_j = y_j (dy_j - sum_k dy_k y_k), the Jacobian diag(y) - y y^T applied to dy.
- * The row's dot product is taken before any dx_j is written, so dx may be dy. */
+/* dx_j = y_j (dy_j - sum_k dy_k y_k), the Jacobian diag(y) - y y^T applied to dy, for
+ * the distribution y / sum_k y_k. At the row's largest y (index a) the bracket is
+ * written as dy_a r - d with r = sum_{k != a} y_k and d = sum_{k != a} dy_k y_k, the
+ * same number without the cancellation of dy_a (1 - y_a): when y_a rounds to 1 that
+ * cancellation gave 0, or the wrong sign, where the true gradient is a normal float.
+ * The row's sums are taken before any dx_j is written, so dx may be dy. */
 static nn_status softmax_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
                                   const nn_tensor *dy, nn_tensor *dx)
 {
@@ -197,21 +204,33 @@ static nn_status softmax_backward(nn_layer *l, const nn_tensor *x, const nn_tens
     if (st != NN_OK)
         return st;
     size_t rows = nn_tensor_nrows(y), cols = nn_tensor_ncols(y);
+    if (cols == 0)
+        return NN_OK;
     for (size_t i = 0; i < rows; i++) {
         const float *yi = y->data + i * cols, *gi = dy->data + i * cols;
         float *di = dx->data + i * cols;
-        double dot = 0.0;
+        size_t a = row_argmax(yi, cols);
+        double r = 0.0, d = 0.0;
         for (size_t j = 0; j < cols; j++)
-            dot += (double)gi[j] * yi[j];
+            if (j != a) {
+                r += yi[j];
+                d += (double)gi[j] * yi[j];
+            }
+        double ga = gi[a], ya = yi[a], sum = ya + r, dot = ga * ya + d, inv = 1.0 / sum;
+        double da = ya * inv * ((ga * r - d) * inv);
         for (size_t j = 0; j < cols; j++)
-            di[j] = (float)(yi[j] * (gi[j] - dot));
+            di[j] = (float)(yi[j] * inv * (((double)gi[j] * sum - dot) * inv));
+        di[a] = (float)da;
     }
     return NN_OK;
 }
 
-/* log_softmax: y_j = (x_j - m) - log sum_k exp(x_k - m), as torch: x_j - m first (in
- * float, as torch), then the log, in double. Folding m and the log into one shift lost
- * the log for large logits (rows of [1e16, 1e16, 0] gave 0, not -log 2). */
+/* log_softmax: y_j = (x_j - m) - log sum_k exp(x_k - m), the differences from m in
+ * double (exact), then the log. The sum is 1 + r, r over all but the first maximum,
+ * and the log is log1p(r): log(1 + r) lost r when it was below 1e-16 (rows of
+ * [70, 0] gave y_0 = 0 instead of -4e-31) and most of its digits below 1e-9.
+ * Folding m and the log into one shift lost the log for large logits (rows of
+ * [1e16, 1e16, 0] gave 0, not -log 2). */
 static nn_status log_softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor *y, int training)
 {
     (void)training;
@@ -224,18 +243,22 @@ static nn_status log_softmax_forward(nn_layer *l, const nn_tensor *x, nn_tensor 
     for (size_t i = 0; i < rows; i++) {
         const float *xi = x->data + i * cols;
         float *yi = y->data + i * cols;
-        float m = row_max(xi, cols);
-        double sum = 0.0;
+        size_t a = row_argmax(xi, cols);
+        double m = xi[a];
+        double r = 0.0;
         for (size_t j = 0; j < cols; j++)
-            sum += expf(xi[j] - m);
-        double log_sum = log(sum);
+            if (j != a)
+                r += exp((double)xi[j] - m);
+        double log_sum = log1p(r);
         for (size_t j = 0; j < cols; j++)
-            yi[j] = (float)((double)(xi[j] - m) - log_sum);
+            yi[j] = (float)(((double)xi[j] - m) - log_sum);
     }
     return NN_OK;
 }
 
-/* dx_j = dy_j - exp(y_j) sum_k dy_k: exp(y) is the softmax, and y <= 0 */
+/* dx_j = dy_j - exp(y_j) sum_k dy_k: exp(y) is the softmax, and y <= 0. At the row's
+ * largest y (index a) it is written as -sum_{k != a} dy_k - expm1(y_a) sum_k dy_k, the
+ * same number without the cancellation of dy_a (1 - exp(y_a)). */
 static nn_status log_softmax_backward(nn_layer *l, const nn_tensor *x, const nn_tensor *y,
                                       const nn_tensor *dy, nn_tensor *dx)
 {
@@ -245,14 +268,21 @@ static nn_status log_softmax_backward(nn_layer *l, const nn_tensor *x, const nn_
     if (st != NN_OK)
         return st;
     size_t rows = nn_tensor_nrows(y), cols = nn_tensor_ncols(y);
+    if (cols == 0)
+        return NN_OK;
     for (size_t i = 0; i < rows; i++) {
         const float *yi = y->data + i * cols, *gi = dy->data + i * cols;
         float *di = dx->data + i * cols;
-        double sum = 0.0;
+        size_t a = row_argmax(yi, cols);
+        double rest = 0.0;
         for (size_t j = 0; j < cols; j++)
-            sum += gi[j];
+            if (j != a)
+                rest += gi[j];
+        double sum = rest + gi[a];
+        double da = -rest - expm1((double)yi[a]) * sum;
         for (size_t j = 0; j < cols; j++)
             di[j] = (float)(gi[j] - expf(yi[j]) * sum);
+        di[a] = (float)da;
     }
     return NN_OK;
 }

@@ -300,13 +300,30 @@ static nn_status bce_logits_eval(const nn_loss *loss, const nn_tensor *pred,
     double scale = reduction_scale(loss, n);
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
-        double x = pred->data[i], t = target->data[i];
-        /* e = exp(-|x|) <= 1 serves both the value and the sigmoid, so nothing overflows. */
-        double e = exp(-fabs(x));
+        double x = pred->data[i], t = target->data[i], ax = fabs(x);
+        /* e = exp(-|x|) <= 1 serves both the value and the sigmoid, so nothing
+         * overflows. The gradient sigma(x) - t is written over the common denominator
+         * 1 + e, without rounding sigma(x) first: (1 - t - t e) / (1 + e) for x >= 0 and
+         * (e (1 - t) - t) / (1 + e) below, so that t = 1 at x >> 0 (and t = 0 at x << 0)
+         * keeps -e / (1 + e) instead of 1 - (1 - 2^-53) = 0. Within ln 2 of 0 the same
+         * with e = 1 + expm1(-|x|), so that t = 1/2 gives about -expm1(-|x|) / 4, not a
+         * difference of two halves (0 for |x| < 1e-16). */
+        double em1 = 0.0, e;
+        int near0 = ax < 0.69314718055994530942;
+        if (near0) {
+            em1 = expm1(-ax);
+            e = 1.0 + em1;
+        } else {
+            e = exp(-ax);
+        }
         sum += fmax(x, 0.0) - x * t + log1p(e);
         if (grad != NULL) {
-            double sig = x >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-            grad->data[i] = (float)(scale * (sig - t));
+            double num;
+            if (near0)
+                num = x >= 0.0 ? (1.0 - 2.0 * t) - t * em1 : (1.0 - 2.0 * t) + (1.0 - t) * em1;
+            else
+                num = x >= 0.0 ? (1.0 - t) - t * e : e * (1.0 - t) - t;
+            grad->data[i] = (float)(scale * (num / (1.0 + e)));
         }
     }
     *value = sum * scale;
@@ -360,12 +377,24 @@ static nn_status cross_entropy_check(const nn_loss *loss, size_t pred_width, siz
  * value and gradient cost one exp per element instead of two. */
 #define CE_ROW_BUFFER 256
 
+/* Both paths below write the row's sum of exponentials as s = 1 + r, where a is the
+ * first maximum (e_a = 1) and r = sum_{j != a} exp(x_j - m), and use r where 1 + r
+ * cancels:
+ *   log s = log1p(r)    log(1 + r) lost r below 1e-16 and most of it below 1e-9: a
+ *                       confident right row (logit gap above 37) had loss 0
+ *   gradient at a       p_a - 1 = -r / s (indices, y = a) and, for probability rows,
+ *                       p_a sum t - t_a = (sum_{j != a} t_j - t_a r) / s: as
+ *                       1/s - 1 it was 0 (or 0.6% off at a gap of 20) where the true
+ *                       value is a normal float.
+ * p_j for j != a is at most 1/2, and needs nothing of the kind. */
+
 /* cross_entropy_eval with a gradient, for c <= CE_ROW_BUFFER classes: per row the
- * maximum m, e_j = exp(x_j - m) and s = sum e_j, then
- *   value term  (m - x_y) + log s (indices) or log s sum t - sum t (x - m): the
+ * maximum m, e_j = exp(x_j - m) and r, then
+ *   value term  (m - x_y) + log1p(r) (indices) or log1p(r) sum t - sum t (x - m): the
  *               differences from m first, so that log s is not lost in m + log s
  *               when the logits are large (rows of [1e16, 1e16, 0] gave 0)
- *   gradient    e_j / s - [j == y] (indices) or (e_j / s) sum t - t_j, times scale.
+ *   gradient    e_j / s - [j == y] (indices) or (e_j / s) sum t - t_j, times scale,
+ *               at a as above.
  * Measured: the exp per element was the largest cost of the loss at 10 classes. */
 static nn_status cross_entropy_grad_rows(const nn_tensor *pred, const nn_tensor *target,
                                          int indices, double scale, double *value, nn_tensor *grad)
@@ -377,27 +406,34 @@ static nn_status cross_entropy_grad_rows(const nn_tensor *pred, const nn_tensor 
         const float *x = pred->data + i * c;
         const float *t = indices ? NULL : target->data + i * c;
         size_t y = indices ? (size_t)target->data[i] : 0;
-        float m = x[0];
+        size_t a = 0;
         for (size_t j = 1; j < c; j++)
-            m = x[j] > m ? x[j] : m;
-        double s = 0.0, tsum = 0.0, tx = 0.0;
+            if (x[j] > x[a])
+                a = j;
+        double m = x[a];
+        double r = 0.0, tsum = 0.0, tx = 0.0, trest = 0.0;
         for (size_t j = 0; j < c; j++) {
             e[j] = exp((double)x[j] - m);
-            s += e[j];
+            if (j != a)
+                r += e[j];
         }
         if (!indices)
             for (size_t j = 0; j < c; j++) {
                 tsum += t[j];
                 tx += (double)t[j] * ((double)x[j] - m);
+                if (j != a)
+                    trest += t[j];
             }
-        double log_s = log(s), inv = 1.0 / s;
-        sum += indices ? ((double)m - x[y]) + log_s : log_s * tsum - tx;
+        double log_s = log1p(r), inv = 1.0 / (1.0 + r);
+        sum += indices ? (m - x[y]) + log_s : log_s * tsum - tx;
         float *g = grad->data + i * c;
         for (size_t j = 0; j < c; j++) {
             double p = e[j] * inv;
             double gj = indices ? p - (double)(j == y) : p * tsum - t[j];
             g[j] = (float)(scale * gj);
         }
+        double ga = indices ? (y == a ? -r * inv : inv) : (trest - (double)t[a] * r) * inv;
+        g[a] = (float)(scale * ga);
     }
     *value = sum * scale;
     return NN_OK;
@@ -421,29 +457,33 @@ static nn_status cross_entropy_eval(const nn_loss *loss, const nn_tensor *pred,
         const float *x = pred->data + i * c;
         const float *t = indices ? NULL : target->data + i * c;
         size_t y = indices ? (size_t)target->data[i] : 0;
-        /* Running maximum m and s = sum exp(x_j - m), rescaled when m grows (the online
-         * normaliser of Milakov & Gimelshein 2018), so the row is read once for the value
-         * with class indices. */
-        double m = x[0], s = 0.0, tsum = 0.0, tx = 0.0;
-        for (size_t j = 0; j < c; j++) {
+        /* Running maximum m (first at a) and r = sum_{j != a} exp(x_j - m), rescaled
+         * when m grows (the online normaliser of Milakov & Gimelshein 2018), so the row
+         * is read once for the value with class indices. */
+        double m = x[0], r = 0.0, tsum = 0.0, tx = 0.0, trest = 0.0;
+        size_t a = 0;
+        for (size_t j = 1; j < c; j++) {
             double xj = x[j];
             if (xj > m) {
-                s = s * exp(m - xj) + 1.0;
+                r = (r + 1.0) * exp(m - xj);
                 m = xj;
+                a = j;
             } else {
-                s += exp(xj - m);
+                r += exp(xj - m);
             }
-            if (!indices)
-                tsum += t[j];
         }
         /* sum_j t_j (m + log s - x_j) = log s sum_j t_j - sum_j t_j (x_j - m), the
          * differences from the final m (a second pass, for probability targets): as
          * (m + log s) sum t - sum t x, log s was lost when the logits were large. For
          * indices t is one-hot. */
-        double log_s = log(s);
+        double log_s = log1p(r), inv = 1.0 / (1.0 + r);
         if (!indices)
-            for (size_t j = 0; j < c; j++)
+            for (size_t j = 0; j < c; j++) {
+                tsum += t[j];
                 tx += t[j] * ((double)x[j] - m);
+                if (j != a)
+                    trest += t[j];
+            }
         sum += indices ? (m - x[y]) + log_s : log_s * tsum - tx;
         if (grad == NULL)
             continue;
@@ -453,6 +493,8 @@ static nn_status cross_entropy_eval(const nn_loss *loss, const nn_tensor *pred,
             double gj = indices ? p - (double)(j == y) : p * tsum - t[j];
             g[j] = (float)(scale * gj);
         }
+        double ga = indices ? (y == a ? -r * inv : inv) : (trest - (double)t[a] * r) * inv;
+        g[a] = (float)(scale * ga);
     }
     *value = sum * scale;
     return NN_OK;

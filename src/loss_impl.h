@@ -16,15 +16,19 @@ static inline double nn_reduction_scale(nn_reduction reduction, size_t terms)
 }
 
 /* MSE over n elements: returns the sum of d^2 with d = pred - target, and writes
- * gscale * d to grad unless grad is NULL. d and the gradient are floats and the sum
- * a double, as torch.nn.MSELoss computes them. */
+ * gscale * d to grad unless grad is NULL. The gradient is the float product of the
+ * float d and gscale, as torch.nn.MSELoss computes it (infinite, and so refused by
+ * the gradient check, when |pred - target| exceeds FLT_MAX); the sum is of the exact
+ * d (the difference of two floats, in double) squared in double: with the float d,
+ * the value had float precision, and was infinite past FLT_MAX. */
 static inline double nn_mse_terms(const float *pred, const float *target, float *grad, float gscale,
                                   size_t n)
 {
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
         float d = pred[i] - target[i];
-        sum += (double)d * d;
+        double dd = (double)pred[i] - target[i];
+        sum += dd * dd;
         if (grad != NULL)
             grad[i] = gscale * d;
     }

@@ -343,6 +343,75 @@ static void test_exact_values(void **state)
 }
 
 /* dx may be the same buffer as dy (elementwise or after the row's sum is taken). */
+/* got is want or a float next to it: within one ulp of the correctly rounded value. */
+static void assert_within_ulp(const char *what, float got, float want)
+{
+    if (!(got == want || got == nextafterf(want, INFINITY) || got == nextafterf(want, -INFINITY)))
+        fail_msg("%s: got %a, the correctly rounded value is %a", what, (double)got, (double)want);
+}
+
+/* One input through a one-layer network: y and dy/dx (dy = 1). */
+static void value_and_slope(nn_layer *l, float x, float *y, float *slope)
+{
+    nn_net *net = net_of(l, 1);
+    nn_tensor xt = nn_tensor_view2d(&x, 1, 1);
+    float one = 1.0f, d = 0.0f;
+    nn_tensor dy = nn_tensor_view2d(&one, 1, 1), dx = nn_tensor_view2d(&d, 1, 1);
+    const nn_tensor *yt = NULL;
+    assert_ok(nn_net_forward(net, &xt, 1, &yt));
+    *y = yt->data[0];
+    assert_ok(nn_net_backward(net, &dy, &dx));
+    *slope = d;
+    nn_net_free(net);
+}
+
+/* The tails, against 50-digit mpmath values of the same float inputs. Computed in
+ * float, the rounding of the argument grew to about x^2 ulps here (GELU at -10),
+ * exp(-|x|) went subnormal (SiLU at -90), beta x was rounded (softplus), and
+ * softmax's 1 - y_0 and log's 1 + r lost everything. */
+static void test_tails_to_the_last_bit(void **state)
+{
+    (void)state;
+    static const struct {
+        nn_activation_kind kind;
+        float x, y, slope;
+    } tails[] = {
+        {NN_ACT_GELU, -10.0f, -0x1.707936p-74f, -0x1.cc8108p-71f},
+        {NN_ACT_GELU_TANH, -9.48f, -0x1.a44c86p-107f, -0x1.1040cap-102f},
+        {NN_ACT_SILU, -90.0f, -0x1.918314p-124f, -0x1.8d0dp-124f},
+    };
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        float y, slope;
+        value_and_slope(make_kind(tails[i].kind), tails[i].x, &y, &slope);
+        assert_within_ulp(nn_activation_name(tails[i].kind), y, tails[i].y);
+        assert_within_ulp(nn_activation_name(tails[i].kind), slope, tails[i].slope);
+    }
+    nn_layer *sp = NULL;
+    assert_ok(nn_softplus_new(0.7, 20.0, &sp)); /* z = 0.7f x (-103.5), exact in double */
+    float y, slope;
+    value_and_slope(sp, -103.5f, &y, &slope);
+    assert_within_ulp("softplus", y, 0x1.fcedb4p-105f);
+    assert_within_ulp("softplus slope", slope, 0x1.643ffep-105f);
+
+    /* softmax of [44.54, 0] with dy = [1, 0]: dx_0 = y_0 y_1 = 4.53e-20, not 0 */
+    float row[2] = {44.54f, 0.0f}, g[2] = {1.0f, 0.0f}, d[2];
+    nn_tensor xt = nn_tensor_view2d(row, 1, 2), dyt = nn_tensor_view2d(g, 1, 2),
+              dxt = nn_tensor_view2d(d, 1, 2);
+    const nn_tensor *yt;
+    nn_net *net = net_of(make_kind(NN_ACT_SOFTMAX), 2);
+    assert_ok(nn_net_forward(net, &xt, 1, &yt));
+    assert_ok(nn_net_backward(net, &dyt, &dxt));
+    assert_within_ulp("softmax dx_0", d[0], 0x1.ac43f6p-65f);
+    assert_within_ulp("softmax dx_1", d[1], -0x1.ac43f6p-65f);
+    nn_net_free(net);
+    /* log_softmax of [70, 0]: y_0 = -log1p(e^-70) = -3.98e-31, not 0 */
+    row[0] = 70.0f;
+    net = net_of(make_kind(NN_ACT_LOG_SOFTMAX), 2);
+    assert_ok(nn_net_forward(net, &xt, 1, &yt));
+    assert_within_ulp("log_softmax y_0", yt->data[0], -0x1.02057ep-101f);
+    nn_net_free(net);
+}
+
 static void test_backward_in_place(void **state)
 {
     (void)state;
@@ -555,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_finite_differences),
         cmocka_unit_test(test_finite_at_extremes),
         cmocka_unit_test(test_exact_values),
+        cmocka_unit_test(test_tails_to_the_last_bit),
         cmocka_unit_test(test_backward_in_place),
         cmocka_unit_test_teardown(test_no_allocation, nn_test_alloc_teardown),
         cmocka_unit_test(test_kinds_and_names),

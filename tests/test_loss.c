@@ -450,6 +450,49 @@ static void test_nll(void **state)
 
 /* ---- generic interface ----------------------------------------------------------- */
 
+/* A confident right prediction keeps its tiny loss and gradient (50-digit mpmath
+ * values of the same inputs): as 1 - p or log(1 + r) in double, both were 0 for
+ * a logit gap above 37. And MSE's value of a difference beyond FLT_MAX is finite. */
+static void test_confident_and_huge(void **state)
+{
+    (void)state;
+    const double loss40 = 4.2483542552915889863e-18; /* log1p(e^-40) */
+    const float g40 = -0x1.397924p-58f;                                  /* -r / (1 + r) */
+    float x[2] = {40.0f, 0.0f}, y = 0.0f, g[2];
+    nn_tensor tx = nn_tensor_view2d(x, 1, 2), ty = nn_tensor_view2d(&y, 1, 1),
+              tg = nn_tensor_view2d(g, 1, 2);
+    double v = 0;
+    nn_loss *ce = new_loss(NN_LOSS_CROSS_ENTROPY, 0);
+    assert_ok(nn_loss_eval(ce, &tx, &ty, &v, &tg)); /* the gradient's path */
+    assert_close(v, loss40, 1e-15, 0);
+    assert_true(g[0] == g40 && g[1] == -g40);
+    assert_ok(nn_loss_eval(ce, &tx, &ty, &v, NULL)); /* the value's own path */
+    assert_close(v, loss40, 1e-15, 0);
+    /* the same as a probability row */
+    float t2[2] = {1.0f, 0.0f};
+    nn_tensor tt2 = nn_tensor_view2d(t2, 1, 2);
+    assert_ok(nn_loss_eval(ce, &tx, &tt2, &v, &tg));
+    assert_close(v, loss40, 1e-15, 0);
+    assert_true(g[0] == g40 && g[1] == -g40);
+    nn_loss_free(ce);
+
+    nn_loss *bl = new_loss(NN_LOSS_BCE_LOGITS, 0);
+    float one = 1.0f, g1;
+    nn_tensor t1 = nn_tensor_view2d(&one, 1, 1), x1 = nn_tensor_view2d(x, 1, 1),
+              gt1 = nn_tensor_view2d(&g1, 1, 1);
+    assert_ok(nn_loss_eval(bl, &x1, &t1, &v, &gt1)); /* x = 40, t = 1 */
+    assert_close(v, loss40, 1e-15, 0);
+    assert_true(g1 == g40);
+    nn_loss_free(bl);
+
+    nn_loss *mse = new_loss(NN_LOSS_MSE, 0);
+    float p3 = 3e38f, t3 = -3e38f;
+    nn_tensor tp3 = nn_tensor_view2d(&p3, 1, 1), tt3 = nn_tensor_view2d(&t3, 1, 1);
+    assert_ok(nn_loss_eval(mse, &tp3, &tt3, &v, NULL));
+    assert_close(v, ((double)p3 - t3) * ((double)p3 - t3), 1e-15, 0);
+    nn_loss_free(mse);
+}
+
 static void test_kinds_and_names(void **state)
 {
     (void)state;
@@ -655,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_huber_and_smooth_l1),
         cmocka_unit_test(test_bce),
         cmocka_unit_test(test_bce_logits),
+        cmocka_unit_test(test_confident_and_huge),
         cmocka_unit_test(test_cross_entropy),
         cmocka_unit_test(test_nll),
         cmocka_unit_test(test_kinds_and_names),
