@@ -187,7 +187,8 @@ nn_status nn_model_standardise(const nn_model *m, nn_tensor *x)
     for (size_t i = 0; i < x->shape[0]; i++) {
         float *row = x->data + i * w;
         for (size_t j = 0; j < w; j++)
-            row[j] = (row[j] - m->mean[j]) / m->std[j];
+            /* in double, rounded once, as nn_scaler_apply (which nn train uses) */
+            row[j] = (float)(((double)row[j] - m->mean[j]) / m->std[j]);
     }
     return NN_OK;
 }

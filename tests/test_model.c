@@ -1074,6 +1074,28 @@ static void test_unknown_sections(void **state)
     assert_true(load_expect(h.b, h.n, NN_ERR_FORMAT, "std of feature 1"));
 }
 
+/* nn_model_standardise computes what nn_scaler_apply does (model.h), bit for bit: nn
+ * train standardises with the scaler, nn predict with the model. A column spanning
+ * -3e38..3e38 overflowed x - mean in float. */
+static void test_standardise_matches_scaler(void **state)
+{
+    (void)state;
+    float a[8] = {3e38f, 1.1f, 3e38f, 7.3f, 3e38f, 0.2f, -3e38f, 9.9f}, b[8]; /* rows of 2 */
+    nn_tensor xa = nn_tensor_view2d(a, 4, 2);
+    nn_scaler *s = NULL;
+    assert_ok(nn_scaler_fit(&xa, &s));
+    nn_model *m = NULL;
+    assert_ok(nn_model_new(nn_test_mlp(2, 3, 1, 5), &m));
+    assert_ok(nn_model_set_scaler(m, s));
+    memcpy(b, a, sizeof a);
+    nn_tensor xb = nn_tensor_view2d(b, 4, 2);
+    assert_ok(nn_scaler_apply(s, &xa));
+    assert_ok(nn_model_standardise(m, &xb));
+    assert_memory_equal(a, b, sizeof a);
+    nn_scaler_free(s);
+    nn_model_free(m);
+}
+
 /* A save and a load that succeed leave the thread's last error as it was (status.h:
  * it stays until the next error), although they ask the optimizer which state it
  * keeps and Adam without amsgrad says it keeps no 'max_exp_avg_sq'. */
@@ -1641,6 +1663,7 @@ int main(void)
         cmocka_unit_test(test_standardisation_and_metadata),
         cmocka_unit_test(test_standardisation_width_does_not_wrap),
         cmocka_unit_test(test_success_keeps_last_error),
+        cmocka_unit_test(test_standardise_matches_scaler),
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_flip_a_byte_in_each_section),
         cmocka_unit_test_teardown(test_truncation_at_every_offset, nn_test_alloc_teardown),

@@ -90,7 +90,8 @@ nn_status nn_model_set_scaler(nn_model *m, const nn_scaler *scaler);
 nn_status nn_model_get_scaler(const nn_model *m, nn_scaler **out);
 
 /* Applies the standardisation to x: (B, in_width) in place, each element computed
- * as (x - mean) / std in float; without one, x is left as it is. Allocates nothing.
+ * as (x - mean) / std in double and rounded once to float, exactly as
+ * nn_scaler_apply does; without one, x is left as it is. Allocates nothing.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE (x not (B, in_width)). */
 nn_status nn_model_standardise(const nn_model *m, nn_tensor *x);
 
