@@ -827,8 +827,13 @@ static int train_run(const train_opts *o)
      * the parameters of the epoch with the lowest monitored loss (fit's best_epoch),
      * so that epoch's figures are reported, not the last one's. */
     size_t kept = hist.count > 0 ? hist.count - 1 : 0;
-    if (t.restore_best && best.best_epoch < hist.count)
-        kept = best.best_epoch;
+    /* fit restores only when some epoch's monitored loss was below Inf; else best_epoch
+     * is 0 and the model holds the last epoch's parameters. */
+    if (t.restore_best && best.best_epoch < hist.count) {
+        const nn_epoch_stats *b = &hist.epochs[best.best_epoch];
+        if ((val != NULL ? b->val_loss : b->train_loss) < INFINITY)
+            kept = best.best_epoch;
+    }
     double final_loss = hist.count > 0 ? hist.epochs[kept].train_loss : NAN;
     if (rc == EXIT_OK) {
         char buf[64];

@@ -391,6 +391,15 @@ rc_is 0; err_has "ends in sigmoid, but bce_logits takes logits"
 printf 'input 1\ndense 3\nlog_softmax\nloss nll\noptimizer sgd\n' >"$T/ls.nn"
 run "$NN" train "$T/ls.nn" "$T/c3.csv" -o "$T/ls.nnm" --quiet
 rc_is 0; err_empty
+# No epoch's monitored loss below Inf (the one validation row overflows the output):
+# fit restores nothing, so the last epoch is the one kept and reported.
+awk 'BEGIN { for (i = 0; i < 9; i++) { for (j = 0; j < 8; j++) printf "%g,", i * 0.1 + j * 0.01; print i * 0.3 }
+    for (j = 0; j < 8; j++) printf "3e38,"; print 1 }' >"$T/rbinf.csv"
+printf 'input 8\ndense 1 init=constant init_a=0.5\nloss mse\noptimizer sgd lr=0.01\nepochs 20\npatience 2\nrestore_best true\n' >"$T/rbinf.nn"
+run "$NN" train "$T/rbinf.nn" "$T/rbinf.csv" -o "$T/rbinf.nnm" --val-split 0.1 --seed 8
+rc_is 0; out_has "trained 2 epochs on 9 rows: loss 1.02231; validation (1 rows) loss inf"
+run "$NN" info "$T/rbinf.nnm"
+rc_is 0; out_has "restored_epoch = 2"
 
 # A classifier of many classes: accuracy, but no matrix of 150 x 150 (60 000
 # classes asked for 29 GB after half the report).
