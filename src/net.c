@@ -851,13 +851,13 @@ static int block_has_nonfinite(const float *g, size_t n)
 /* Checks that every gradient is finite and, when the network clips, scales them
  * to the clip norm. One pass over the contiguous gradient block when not clipping:
  * cheap next to the backward pass that produced it. */
-static nn_status guard_grads(nn_net *net)
+static nn_status guard_grads(const char *fn, nn_net *net)
 {
     if (net->clip_norm > 0.0) {
         double total;
         nn_status st = nn_clip_grad_norm(net->grad_list, net->n_tensors, net->clip_norm, &total);
         if (st == NN_ERR_NUMERIC)
-            return nn_error(st, "nn_net_train_step: a gradient is NaN or Inf (norm %g)",
+            return nn_error(st, "%s: a gradient is NaN or Inf (norm %g)", fn,
                             unsigned_nan(total));
         return st;
     }
@@ -866,15 +866,16 @@ static nn_status guard_grads(nn_net *net)
         size_t i = 0;
         while (i < net->n_scalars && isfinite(g[i]))
             i++;
-        return nn_error(NN_ERR_NUMERIC, "nn_net_train_step: gradient %zu of %zu is %g", i,
+        return nn_error(NN_ERR_NUMERIC, "%s: gradient %zu of %zu is %g", fn, i,
                         net->n_scalars, i < net->n_scalars ? unsigned_nan(g[i]) : 0.0);
     }
     return NN_OK;
 }
 
-nn_status nn_net_update(nn_net *net)
+/* The update after the gradients, its messages naming fn, the public call. */
+static nn_status update(const char *fn, nn_net *net)
 {
-    nn_status st = guard_grads(net);
+    nn_status st = guard_grads(fn, net);
     if (st != NN_OK)
         return st;
     /* Over the parameters in use, not the padded block: an lr beyond float's range
@@ -884,6 +885,8 @@ nn_status nn_net_update(nn_net *net)
         return NN_OK;
     return nn_optim_step(net->optim, net->param_list, net->grad_list, net->n_tensors);
 }
+
+nn_status nn_net_update(nn_net *net) { return update("nn_net_train_step", net); }
 
 /* Re-makes the optimizer's state for layers added after it was set. */
 static nn_status setup_optim(nn_net *net)
@@ -931,7 +934,7 @@ nn_status nn_net_step(nn_net *net)
         if (st != NN_OK)
             return st;
     }
-    return nn_net_update(net);
+    return update(__func__, net);
 }
 
 nn_fit_params nn_fit_default_params(void)
