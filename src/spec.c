@@ -135,25 +135,28 @@ perr_at(const parser *p, size_t line, size_t column, const char *fmt, ...)
     return nn_error(NN_ERR_FORMAT, "%s: %s:%zu:%zu: %s", p->fn, p->source, line, column, msg);
 }
 
-/* 1 when word occurs in s as a whole name, not inside a longer one. */
-static int has_name(const char *s, const char *word)
+/* Where word first occurs in s as a whole name, not inside a longer one; NULL if not. */
+static const char *find_name(const char *s, const char *word)
 {
     size_t n = strlen(word);
 #define NAME_CHAR(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || \
                       ((c) >= '0' && (c) <= '9') || (c) == '_')
     for (const char *q = strstr(s, word); n > 0 && q != NULL; q = strstr(q + 1, word))
         if ((q == s || !NAME_CHAR(q[-1])) && !NAME_CHAR(q[n]))
-            return 1;
+            return q;
 #undef NAME_CHAR
-    return 0;
+    return NULL;
 }
 
 /* An error from a class or the network about an item: NOMEM passes through; anything
  * else becomes a format error at the setting the message names, or at the line. The
  * message's own "nn_...: " prefix goes: the place says what the reader was building,
  * and the C function that refused it means nothing in a spec. The setting is found,
- * in this order, quoted ('lr'), as a bare name ("lr -1 is not ..."), or by a word
- * value the message names ("uniform needs low < high" points at init=uniform). */
+ * in this order, quoted ('lr'), as a bare name ("lr -1 is not ..."; of several, the
+ * one named first, the message's subject: "nesterov needs momentum > 0 ..."), or by
+ * a word value the message names when one setting alone has it ("uniform needs low <
+ * high" points at init=uniform, but not at either of weight_init=uniform and
+ * bias_init=uniform, which the message does not tell apart: then the line). */
 static nn_status item_error(const parser *p, const item *it, nn_status st)
 {
     if (st == NN_ERR_NOMEM || p == NULL)
@@ -173,14 +176,28 @@ static nn_status item_error(const parser *p, const item *it, nn_status st)
         if (strstr(msg, quoted) != NULL)
             break;
     }
-    for (size_t i = 0; k == it->n_keys && i < it->n_keys; i++)
-        if (has_name(msg, it->keys[i].key))
-            k = i;
-    for (size_t i = 0; k == it->n_keys && i < it->n_keys; i++) {
-        const char *value = NULL; /* left as it is when the key is absent */
-        if (nn_settings_get_string(it->settings, it->keys[i].key, &value) == NN_OK &&
-            value != NULL && has_name(msg, value))
-            k = i;
+    if (k == it->n_keys) {
+        const char *first = NULL;
+        for (size_t i = 0; i < it->n_keys; i++) {
+            const char *q = find_name(msg, it->keys[i].key);
+            if (q != NULL && (first == NULL || q < first)) {
+                first = q;
+                k = i;
+            }
+        }
+    }
+    if (k == it->n_keys) {
+        size_t found = 0, at = it->n_keys;
+        for (size_t i = 0; i < it->n_keys; i++) {
+            const char *value = NULL; /* left as it is when the key is absent */
+            if (nn_settings_get_string(it->settings, it->keys[i].key, &value) == NN_OK &&
+                value != NULL && find_name(msg, value) != NULL) {
+                found++;
+                at = i;
+            }
+        }
+        if (found == 1)
+            k = at;
     }
     if (k < it->n_keys)
         column = it->keys[k].column;
