@@ -1017,6 +1017,41 @@ static void test_fit_allocations_do_not_grow(void **state)
     assert_int_equal(nn_test_alloc()->live, 0);
 }
 
+/* fit reserves the validation passes' chunks with the batch, before the first step:
+ * validating allocates nothing more than training without a validation set does
+ * (the passes run in chunks of up to 256 rows, more than the batch of 3). */
+static void test_fit_validation_allocates_nothing_more(void **state)
+{
+    (void)state;
+    nn_test_alloc_install();
+    nn_tensor *x = random_tensor(10, 3, 13), *t = random_tensor(10, 2, 14);
+    nn_tensor *vx = random_tensor(40, 3, 15), *vt = random_tensor(40, 2, 16);
+    size_t counts[2];
+    for (int r = 0; r < 2; r++) {
+        nn_net *net = trained_net(12, 0.1);
+        nn_fit_params fp = nn_fit_default_params();
+        fp.progress = NN_PROGRESS_OFF;
+        fp.epochs = 3;
+        fp.batch_size = 3;
+        if (r == 1) {
+            fp.val_x = vx;
+            fp.val_target = vt;
+        }
+        nn_test_alloc_count_from_now();
+        assert_ok(nn_net_fit(net, x, t, &fp, NULL));
+        counts[r] = nn_test_alloc()->calls;
+        nn_net_free(net);
+    }
+    if (counts[1] != counts[0])
+        fail_msg("fit made %zu allocations with a validation set, %zu without", counts[1],
+                 counts[0]);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+    nn_tensor_free(vx);
+    nn_tensor_free(vt);
+    assert_int_equal(nn_test_alloc()->live, 0);
+}
+
 /* ---- fit --------------------------------------------------------------------------- */
 
 static void test_fit_defaults_and_errors(void **state)
@@ -1492,6 +1527,7 @@ int main(void)
         cmocka_unit_test(test_train_step_non_finite),
         cmocka_unit_test_teardown(test_no_allocation_per_step, nn_test_alloc_teardown),
         cmocka_unit_test_teardown(test_fit_allocations_do_not_grow, nn_test_alloc_teardown),
+        cmocka_unit_test_teardown(test_fit_validation_allocates_nothing_more, nn_test_alloc_teardown),
         cmocka_unit_test(test_fit_defaults_and_errors),
         cmocka_unit_test(test_fit_uneven_batches_equal_manual_steps),
         cmocka_unit_test(test_fit_callback_stops_early),
