@@ -834,7 +834,13 @@ static nn_status read_statement(const parser *p, nn_spec *spec, statement *s, se
  * output width. */
 static size_t auto_target_width(const nn_loss *loss, size_t out_width)
 {
-    return loss->ops->check(loss, out_width, 1) == NN_OK ? 1 : out_width;
+    /* A probe: its refusal ("mse: predictions have width 2 but targets 1") is no error
+     * of the caller's, and status.h promises their last one stays. */
+    nn_error_kept kept;
+    nn_error_keep(&kept);
+    size_t w = loss->ops->check(loss, out_width, 1) == NN_OK ? 1 : out_width;
+    nn_error_put_back(&kept);
+    return w;
 }
 
 /* Builds the network; p (may be NULL) turns errors into located format errors. */
@@ -1259,6 +1265,8 @@ static int rereads_as(const nn_registry *reg, family fam, const char *name, cons
                       const nn_settings *full, nn_settings *scratch_in, nn_settings *scratch_out,
                       const char *short_key)
 {
+    nn_error_kept kept; /* a probe: a refusal is no error of the caller's (status.h) */
+    nn_error_keep(&kept);
     nn_settings_clear(scratch_in);
     nn_status st = nn_settings_merge(scratch_in, keep);
     if (st == NN_OK && short_key != NULL) {
@@ -1272,6 +1280,7 @@ static int rereads_as(const nn_registry *reg, family fam, const char *name, cons
         st = reread(reg, fam, name, scratch_in, scratch_out);
     if (st == NN_ERR_NOMEM)
         return -1;
+    nn_error_put_back(&kept);
     return st == NN_OK && nn_settings_equal(scratch_out, full);
 }
 

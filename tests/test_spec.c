@@ -736,6 +736,30 @@ static void test_out_of_memory(void **state)
     assert_int_equal(nn_test_alloc()->live, 0);
 }
 
+/* A spec read and written with success leave the thread's last error as it was
+ * (status.h), though both ask the loss whether it takes targets of width 1. */
+static void test_success_keeps_last_error(void **state)
+{
+    (void)state;
+    nn_optim *bad = NULL;
+    assert_status(nn_optim_sgd_new(-1.0, &bad), NN_ERR_INVALID_ARG); /* the user's last error */
+    char before[512];
+    snprintf(before, sizeof before, "%s", nn_last_error());
+    nn_net *net = NULL;
+    char *text = NULL;
+    /* called bare: assert_ok clears the message first */
+    nn_status st_read = nn_spec_build_string(
+        "input 3\ndense 4\nrelu\ndense 2\nloss mse\noptimizer adam lr=0.01\n", NULL, &net, NULL, NULL);
+    assert_string_equal(nn_last_error(), before);
+    nn_status st_write = nn_spec_to_string(net, NULL, NULL, &text);
+    assert_string_equal(nn_last_error(), before);
+    assert_status_was(st_read, NN_OK);
+    assert_status_was(st_write, NN_OK);
+    assert_non_null(strstr(text, "loss mse"));
+    nn_spec_string_free(text);
+    nn_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_files_and_nulls),
         cmocka_unit_test(test_writer_refuses_unreadable),
         cmocka_unit_test(test_reader_limits),
+        cmocka_unit_test(test_success_keeps_last_error),
         cmocka_unit_test_teardown(test_out_of_memory, nn_test_alloc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
