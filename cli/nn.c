@@ -1412,6 +1412,13 @@ static int cmd_predict(int argc, char **argv)
             rc = EXIT_FAIL;
             break;
         }
+        /* A UTF-8 byte order mark (spreadsheets write one) is not part of the first
+         * field, as for train and eval. */
+        if (lineno == 1 && len >= 3 && (unsigned char)line[0] == 0xEF &&
+            (unsigned char)line[1] == 0xBB && (unsigned char)line[2] == 0xBF) {
+            memmove(line, line + 3, len - 2);
+            len -= 3;
+        }
         if (line[strspn(line, " \t")] == '\0') /* blank: below, not a header */
             len = 0;
         if (lineno == 1 && len > 0 && (header != 0 || inputs != NULL)) {

@@ -449,6 +449,12 @@ rc_is 1; err_has "$T/blankhead.csv: line 1 is blank"
 printf '\357\273\277weight_lb,height_in,female\n133,65,1\n160,72,0\n' >"$T/bom.csv"
 run "$NN" eval "$M" "$T/bom.csv" --inputs weight_lb,height_in --target female
 rc_is 0; out_has "rows      2"
+# and for predict: a first row of data, and a header named in --inputs
+printf '\357\273\277128,63\n' >"$T/bomrow.csv"
+run "$NN" predict "$M" "$T/bomrow.csv"
+rc_is 0; out_has "0.965006769"
+run "$NN" predict "$M" "$T/bom.csv" --inputs weight_lb,height_in
+rc_is 0
 
 # Conflicting options are refused (the last one won).
 for c in train eval predict; do
