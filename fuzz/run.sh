@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz/run.sh - build the libFuzzer targets and run each for a while on the seed corpus.
 #
-#   fuzz/run.sh [SECONDS]   run fuzz_model, fuzz_spec and fuzz_data for SECONDS each (default 60)
+#   fuzz/run.sh [SECONDS]   run fuzz_model, fuzz_spec, fuzz_data and fuzz_cli for SECONDS each
+#                           (default 60)
 #
 # Builds with clang in build/fuzz (NN_FUZZ_BUILD_DIR overrides), the library
 # instrumented for coverage with ASan and UBSan (-DNN_BUILD_FUZZERS=ON). Each target
@@ -32,7 +33,7 @@ printf '==> building the fuzz targets in %s with %s\n' "$dir" "$cc"
 cmake -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DNN_BUILD_FUZZERS=ON -DBUILD_SHARED_LIBS=OFF -DNN_WERROR=ON \
     -DNN_BUILD_TESTS=OFF -DNN_BUILD_EXAMPLES=OFF -DNN_BUILD_BENCHMARKS=OFF -DNN_BUILD_CLI=OFF >/dev/null
-cmake --build "$dir" -j2 --target fuzz_model fuzz_spec fuzz_data
+cmake --build "$dir" -j2 --target fuzz_model fuzz_spec fuzz_data fuzz_cli
 
 # BLAS threads would only add noise; the allocator budget in fuzz_alloc.h keeps
 # memory in check, and -rss_limit_mb catches anything that escapes it.
@@ -41,7 +42,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 status=0
-for t in model spec data; do
+for t in model spec data cli; do
     work="$dir/fuzz/run-$t"
     rm -rf "$work"
     mkdir -p "$work/corpus"
