@@ -1226,7 +1226,8 @@ static const char predict_help[] =
     "                  a number)\n"
     "  --inputs COLS   the input columns, numbers from 0 or header names (default: the\n"
     "                  model's, when it was trained with --inputs and the data has a\n"
-    "                  header; else each line holds the inputs alone)\n"
+    "                  header and more fields than inputs; else each line holds the\n"
+    "                  inputs alone)\n"
     "  -h, --help      this text\n";
 
 /* Predicts the rows buffered in xs (rows x in) and prints them. */
@@ -1431,9 +1432,12 @@ static int cmd_predict(int argc, char **argv)
             if ((rc = head_from_line(copy, header, &h)) != EXIT_OK)
                 break;
             /* Columns to pick: --inputs, or the model's own when the data has a header
-             * (a file like the one it was trained on); rows without one hold the
-             * inputs alone. */
-            const char *list = inputs != NULL ? inputs : h.header ? nn_model_meta(m, "inputs") : NULL;
+             * and rows wider than the inputs (a file like the one it was trained on);
+             * rows without a header, or of exactly the inputs, hold the inputs alone
+             * (a file of new inputs, whatever its header calls them). */
+            const char *list = inputs != NULL               ? inputs
+                               : h.header && h.cols != in ? nn_model_meta(m, "inputs")
+                                                          : NULL;
             if (list != NULL) {
                 const char *opt = inputs != NULL ? "--inputs" : "the model's inputs";
                 if ((rc = resolve_columns(opt, list, &h, src, &cols, &n_cols)) != EXIT_OK)
@@ -1444,6 +1448,15 @@ static int cmd_predict(int argc, char **argv)
                     rc = EXIT_FAIL;
                     break;
                 }
+                /* One column twice is refused, as the loader refuses it for train and eval. */
+                for (size_t i = 0; rc == EXIT_OK && i < n_cols; i++)
+                    for (size_t j = i + 1; rc == EXIT_OK && j < n_cols; j++)
+                        if (cols[i] == cols[j]) {
+                            err("%s %s: column %zu is chosen twice", opt, list, cols[i]);
+                            rc = EXIT_FAIL;
+                        }
+                if (rc != EXIT_OK)
+                    break;
                 fields = malloc(h.cols * sizeof *fields);
                 if (fields == NULL) {
                     err("out of memory");

@@ -384,6 +384,23 @@ run_in "$T/nohead.csv" "$NN" predict "$T/gi.nnm" --inputs w,h
 rc_is 1; err_has "--inputs 'w': <stdin> has no header line to find names in"
 run_in "$T/nohead.csv" "$NN" predict "$T/gi.nnm" --inputs 1,2
 rc_is 0; out_has "$(head -n 1 "$T/wh.out")"
+# A byte order mark does not hide the first name (train and eval skip it too); a
+# header over the inputs alone, named otherwise, is data of the inputs alone (as before
+# --inputs); a column picked twice is refused, as train refuses it.
+printf '\357\273\277w,h,id,female\n133,65,A,1\n160,72,B,0\n152,70,C,0\n120,60,D,1\n' >"$T/bom.csv"
+run "$NN" train "$G/gender.nn" "$T/bom.csv" --inputs w,h --target female --shift 135,66 -o "$T/gb.nnm" --quiet
+rc_is 0
+run "$NN" predict "$T/gb.nnm" "$T/bom.csv"
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/wh.out" || fail "predict on a file with a byte order mark differs"
+printf 'weight,height\n133,65\n160,72\n152,70\n120,60\n' >"$T/wh2.csv"
+run "$NN" predict "$T/gi.nnm" "$T/wh2.csv"
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/wh.out" || fail "predict on a header over the inputs alone differs"
+run "$NN" predict "$T/gi.nnm" "$T/ppl.csv" --inputs w,w
+rc_is 1; err_has "--inputs w,w: column 1 is chosen twice"
 # A softmax before cross_entropy (which takes logits) trains to a worse optimum with
 # no error: said as a warning, and training goes on; log_softmax before nll is right.
 printf 'x,y\n0,0\n1,1\n2,2\n0.5,0\n' >"$T/c3.csv"
