@@ -605,7 +605,12 @@ static int is_classifier(nn_net *net)
 
 /* A loss that squashes its input itself after a layer that already did trains, to a
  * worse optimum, with no error anywhere: the commonest slip of a first classifier.
- * Said on stderr (even with --quiet); training goes on, as torch's would. */
+ * cross_entropy and bce_logits take logits: after softmax or sigmoid (outputs in
+ * (0, 1)) no class can get more than e / (e + C - 1) of cross_entropy's softmax, and
+ * after log_softmax (outputs <= 0) bce_logits' sigmoid never passes 1/2; nll takes
+ * log-probabilities, which softmax and sigmoid do not give. (log_softmax before
+ * cross_entropy is harmless: softmax does not see the shift.) Said on stderr (even
+ * with --quiet); training goes on, as torch's would. */
 static void warn_double_squash(nn_net *net, const char *spec)
 {
     size_t n = nn_net_layer_count(net);
@@ -614,15 +619,17 @@ static void warn_double_squash(nn_net *net, const char *spec)
     if (n == 0 || nn_activation_get(nn_net_layer(net, n - 1), &act, NULL, NULL) != NN_OK ||
         nn_loss_get_kind(nn_net_loss(net), &loss) != NN_OK)
         return; /* not an activation last, or a loss of one's own */
-    if (act == NN_ACT_SOFTMAX && loss == NN_LOSS_CROSS_ENTROPY)
-        err("warning: %s ends in softmax, but cross_entropy takes logits and applies its own: "
-            "end with the dense layer", spec);
-    else if (act == NN_ACT_SIGMOID && loss == NN_LOSS_BCE_LOGITS)
-        err("warning: %s ends in sigmoid, but bce_logits takes logits and applies its own: "
-            "end with the dense layer, or use bce", spec);
-    else if (act == NN_ACT_SOFTMAX && loss == NN_LOSS_NLL)
-        err("warning: %s ends in softmax, but nll takes log-probabilities: end with log_softmax",
-            spec);
+    int probs = act == NN_ACT_SOFTMAX || act == NN_ACT_SIGMOID;
+    const char *name = nn_activation_name(act);
+    if (probs && loss == NN_LOSS_CROSS_ENTROPY)
+        err("warning: %s ends in %s, but cross_entropy takes logits and applies its own: "
+            "end with the dense layer", spec, name);
+    else if ((probs || act == NN_ACT_LOG_SOFTMAX) && loss == NN_LOSS_BCE_LOGITS)
+        err("warning: %s ends in %s, but bce_logits takes logits and applies its own: "
+            "end with the dense layer%s", spec, name, act == NN_ACT_SIGMOID ? ", or use bce" : "");
+    else if (probs && loss == NN_LOSS_NLL)
+        err("warning: %s ends in %s, but nll takes log-probabilities: end with log_softmax",
+            spec, name);
 }
 
 /* Parses --shift's list into width floats. Returns EXIT_OK or EXIT_FAIL. */

@@ -414,6 +414,22 @@ rc_is 0; err_has "ends in sigmoid, but bce_logits takes logits"
 printf 'input 1\ndense 3\nlog_softmax\nloss nll\noptimizer sgd\n' >"$T/ls.nn"
 run "$NN" train "$T/ls.nn" "$T/c3.csv" -o "$T/ls.nnm" --quiet
 rc_is 0; err_empty
+# The same slip with the other squashing outputs: sigmoid before cross_entropy bounds
+# every logit to (0, 1) as softmax does; log_softmax before bce_logits keeps its sigmoid
+# below 1/2; sigmoid before nll is no log-probability. log_softmax before cross_entropy
+# is harmless (softmax ignores the shift) and is not warned about.
+printf 'input 1\ndense 3\nsigmoid\nloss cross_entropy\noptimizer sgd\n' >"$T/sgce.nn"
+run "$NN" train "$T/sgce.nn" "$T/c3.csv" -o "$T/sgce.nnm" --quiet
+rc_is 0; err_has "ends in sigmoid, but cross_entropy takes logits"
+printf 'input 1\ndense 3\nlog_softmax\nloss bce_logits\noptimizer sgd\n' >"$T/lsbl.nn"
+run "$NN" train "$T/lsbl.nn" "$T/c3b.csv" -o "$T/lsbl.nnm" --quiet
+rc_is 0; err_has "ends in log_softmax, but bce_logits takes logits"
+printf 'input 1\ndense 3\nsigmoid\nloss nll\noptimizer sgd\n' >"$T/sgnl.nn"
+run "$NN" train "$T/sgnl.nn" "$T/c3.csv" -o "$T/sgnl.nnm" --quiet
+rc_is 0; err_has "ends in sigmoid, but nll takes log-probabilities"
+printf 'input 1\ndense 3\nlog_softmax\nloss cross_entropy\noptimizer sgd\n' >"$T/lsce.nn"
+run "$NN" train "$T/lsce.nn" "$T/c3.csv" -o "$T/lsce.nnm" --quiet
+rc_is 0; err_empty
 # No epoch's monitored loss below Inf (the one validation row overflows the output):
 # fit restores nothing, so the last epoch is the one kept and reported.
 awk 'BEGIN { for (i = 0; i < 9; i++) { for (j = 0; j < 8; j++) printf "%g,", i * 0.1 + j * 0.01; print i * 0.3 }
