@@ -412,6 +412,51 @@ static void test_tails_to_the_last_bit(void **state)
     nn_net_free(net);
 }
 
+/* The parts of the tails' fixes that the points above do not pin: each value here is
+ * off by more than an ulp in the float formulas they replaced (GELU at -8.05: 63 ulps,
+ * where the point at -10 above was already within one; the derivatives near their
+ * zeros; softmax's x_j - m rounded in float: 64 ulps; log-softmax's backward at its
+ * largest output, 1 - exp(y_a) = 0). 50-digit mpmath values of the same floats. */
+static void test_tails_pinned(void **state)
+{
+    (void)state;
+    static const struct {
+        nn_activation_kind kind;
+        float x, y, slope;
+    } pins[] = {
+        {NN_ACT_GELU, -0x1.017afcp+3f, -0x1.eeea86p-49f, -0x1.f18eap-46f},
+        {NN_ACT_GELU, -0x1.80da72p-1f, -0x1.5c19dcp-3f, 0x1.c43672p-15f},
+        {NN_ACT_GELU_TANH, -0x1.017afcp+3f, -0x1.cfda4p-70f, -0x1.bc71ap-66f},
+        {NN_ACT_GELU_TANH, -0x1.813f6cp-1f, -0x1.5c3e54p-3f, 0x1.60c5a6p-17f},
+    };
+    for (size_t i = 0; i < sizeof pins / sizeof pins[0]; i++) {
+        float y, slope;
+        value_and_slope(make_kind(pins[i].kind), pins[i].x, &y, &slope);
+        assert_within_ulp(nn_activation_name(pins[i].kind), y, pins[i].y);
+        assert_within_ulp(nn_activation_name(pins[i].kind), slope, pins[i].slope);
+    }
+
+    float row[3] = {0x1.03604p+0f, 0x1.e324e6p-5f, 0x1.50d648p+6f};
+    nn_tensor xt = nn_tensor_view2d(row, 1, 3);
+    const nn_tensor *yt;
+    nn_net *net = net_of(make_kind(NN_ACT_SOFTMAX), 3);
+    assert_ok(nn_net_forward(net, &xt, 1, &yt));
+    assert_within_ulp("softmax y_0", yt->data[0], 0x1.f6a90cp-121f);
+    assert_within_ulp("softmax y_1", yt->data[1], 0x1.832a58p-122f);
+    nn_net_free(net);
+
+    /* log_softmax of [40, 0] with dy = [1, 0]: dx_0 = 1 - p_0 = p_1 = 4.2e-18, not 0 */
+    float x2[2] = {40.0f, 0.0f}, g[2] = {1.0f, 0.0f}, d[2];
+    nn_tensor x2t = nn_tensor_view2d(x2, 1, 2), dyt = nn_tensor_view2d(g, 1, 2),
+              dxt = nn_tensor_view2d(d, 1, 2);
+    net = net_of(make_kind(NN_ACT_LOG_SOFTMAX), 2);
+    assert_ok(nn_net_forward(net, &x2t, 1, &yt));
+    assert_ok(nn_net_backward(net, &dyt, &dxt));
+    assert_within_ulp("log_softmax dx_0", d[0], 0x1.397924p-58f);
+    assert_within_ulp("log_softmax dx_1", d[1], -0x1.397924p-58f);
+    nn_net_free(net);
+}
+
 static void test_backward_in_place(void **state)
 {
     (void)state;
@@ -625,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_finite_at_extremes),
         cmocka_unit_test(test_exact_values),
         cmocka_unit_test(test_tails_to_the_last_bit),
+        cmocka_unit_test(test_tails_pinned),
         cmocka_unit_test(test_backward_in_place),
         cmocka_unit_test_teardown(test_no_allocation, nn_test_alloc_teardown),
         cmocka_unit_test(test_kinds_and_names),

@@ -493,6 +493,36 @@ static void test_confident_and_huge(void **state)
     nn_loss_free(mse);
 }
 
+/* The parts of test_confident_and_huge's fixes it does not reach: cross_entropy's
+ * gradient at the largest logit on its path for rows wider than its row buffer (300
+ * classes), and bce_logits' gradient within ln 2 of 0 (t = 1/2: sigma(x) - 1/2 = x/4,
+ * which the difference of two halves gave as 0). 50-digit mpmath values, sum reduction. */
+static void test_confident_wide_and_near_zero(void **state)
+{
+    (void)state;
+    enum { C = 300 };
+    float x[C] = {50.0f}, y = 0.0f, g[C];
+    nn_tensor tx = nn_tensor_view2d(x, 1, C), ty = nn_tensor_view2d(&y, 1, 1),
+              tg = nn_tensor_view2d(g, 1, C);
+    double v = 0;
+    nn_loss *ce = new_loss(NN_LOSS_CROSS_ENTROPY, 0);
+    assert_ok(nn_loss_set_reduction(ce, NN_REDUCTION_SUM));
+    assert_ok(nn_loss_eval(ce, &tx, &ty, &v, &tg));
+    assert_close(v, 5.7669620454121141711e-20, 1e-13, 0); /* log1p(299 e^-50), 299 terms summed */
+    assert_true(g[0] == -0x1.10564cp-64f); /* -r / (1 + r), r = 299 e^-50 */
+    assert_true(g[1] == 0x1.d257d6p-73f && g[C - 1] == g[1]);
+    nn_loss_free(ce);
+
+    nn_loss *bl = new_loss(NN_LOSS_BCE_LOGITS, 0);
+    assert_ok(nn_loss_set_reduction(bl, NN_REDUCTION_SUM));
+    float xb = 0x1.79ca1p-67f, half = 0.5f, gb = 0;
+    nn_tensor txb = nn_tensor_view2d(&xb, 1, 1), tt = nn_tensor_view2d(&half, 1, 1),
+              tgb = nn_tensor_view2d(&gb, 1, 1);
+    assert_ok(nn_loss_eval(bl, &txb, &tt, &v, &tgb));
+    assert_true(gb == 0x1.79ca1p-69f); /* x / 4 */
+    nn_loss_free(bl);
+}
+
 static void test_kinds_and_names(void **state)
 {
     (void)state;
@@ -699,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_bce),
         cmocka_unit_test(test_bce_logits),
         cmocka_unit_test(test_confident_and_huge),
+        cmocka_unit_test(test_confident_wide_and_near_zero),
         cmocka_unit_test(test_cross_entropy),
         cmocka_unit_test(test_nll),
         cmocka_unit_test(test_kinds_and_names),
