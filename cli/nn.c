@@ -592,7 +592,8 @@ enum {
     O_NO_OPTIM,
     O_HISTORY,
     O_META,
-    O_QUIET
+    O_QUIET,
+    O_OUTPUT
 };
 
 /* Whether accuracy means something for this network without being asked. */
@@ -1231,14 +1232,62 @@ static const char predict_help[] =
     "  --header        the first line names the columns: skip it\n"
     "  --no-header     the first line is data (default: skipped when no field of it is\n"
     "                  a number)\n"
+    "  --output WHAT   values (the outputs as they are, the default), probabilities\n"
+    "                  (a classifier's: softmax of cross_entropy's logits, exp of nll's,\n"
+    "                  sigmoid of bce_logits') or class (of several outputs the\n"
+    "                  argmax, of one 0 or 1, as nn eval's accuracy counts)\n"
     "  --inputs COLS   the input columns, numbers from 0 or header names (default: the\n"
     "                  model's, when it was trained with --inputs and the data has a\n"
     "                  header and more fields than inputs; else each line holds the\n"
     "                  inputs alone)\n"
     "  -h, --help      this text\n";
 
+/* What nn predict prints of a row: the outputs as they are, a classifier's
+ * probabilities, or its classes. */
+typedef enum { OUT_VALUES, OUT_PROBS, OUT_CLASS } out_mode;
+
+/* Prints one output row y (w values) as mode says for a network with loss kind.
+ * Classes follow nn/metrics.h, as nn eval's accuracy does: of two or more outputs the
+ * argmax (the first maximum; NaN never wins), of one output 1 when it is >= 0.5, or
+ * >= 0 for bce_logits' logit. Probabilities are cross_entropy's softmax of its logits,
+ * nll's exp of its log-probabilities, bce_logits' sigmoid, and bce's outputs as they
+ * are (the caller refuses other losses). */
+static void print_row(const float *y, size_t w, out_mode mode, nn_loss_kind kind)
+{
+    if (mode == OUT_CLASS && w >= 2) {
+        size_t a = 0;
+        for (size_t j = 1; j < w; j++)
+            if (y[j] > y[a] || (isnan(y[a]) && !isnan(y[j])))
+                a = j;
+        printf("%zu\n", a);
+        return;
+    }
+    double m = -INFINITY, sum = 0.0;
+    if (mode == OUT_PROBS && kind == NN_LOSS_CROSS_ENTROPY) {
+        for (size_t j = 0; j < w; j++)
+            m = y[j] > m ? y[j] : m;
+        for (size_t j = 0; j < w; j++)
+            sum += exp((double)y[j] - m);
+    }
+    for (size_t j = 0; j < w; j++) {
+        const char sep = j + 1 < w ? ',' : '\n';
+        double v = y[j];
+        if (mode == OUT_CLASS) { /* one output */
+            printf("%d\n", v >= (kind == NN_LOSS_BCE_LOGITS ? 0.0 : 0.5));
+            continue;
+        }
+        if (mode == OUT_PROBS)
+            v = kind == NN_LOSS_CROSS_ENTROPY ? exp(v - m) / sum
+                : kind == NN_LOSS_NLL         ? exp(v)
+                : kind == NN_LOSS_BCE_LOGITS  ? 1.0 / (1.0 + exp(-v))
+                                              : v;
+        printf("%.9g%c", mode == OUT_PROBS ? (double)(float)v : v, sep);
+    }
+}
+
 /* Predicts the rows buffered in xs (rows x in) and prints them. */
-static int predict_flush(nn_model *m, float *xs, float *ys, size_t rows, const char *src)
+static int predict_flush(nn_model *m, float *xs, float *ys, size_t rows, const char *src,
+                         out_mode mode, nn_loss_kind kind)
 {
     if (rows == 0)
         return EXIT_OK;
@@ -1250,8 +1299,7 @@ static int predict_flush(nn_model *m, float *xs, float *ys, size_t rows, const c
         return EXIT_FAIL;
     }
     for (size_t r = 0; r < rows; r++)
-        for (size_t j = 0; j < out; j++)
-            printf("%.9g%c", ys[r * out + j], j + 1 < out ? ',' : '\n');
+        print_row(ys + r * out, out, mode, kind);
     /* Someone reading our output line by line (a pipe to a program that answers
      * each prediction) should see it now. */
     if (fflush(stdout) != 0) {
@@ -1327,11 +1375,13 @@ static int cmd_predict(int argc, char **argv)
                                    {"--header", 0, O_HEADER},
                                    {"--no-header", 0, O_NO_HEADER},
                                    {"--inputs", 1, O_INPUTS},
+                                   {"--output", 1, O_OUTPUT},
                                    {NULL, 0, 0}};
     const char *cmd = "predict ";
     args a = {cmd, argc, argv, 0, 0};
     const char *pos[2] = {NULL, "-"}, *v, *inputs = NULL;
     int npos = 0, header = -1, id, r;
+    out_mode mode = OUT_VALUES;
     while ((r = next_arg(&a, defs, &id, &v)) != ARG_END) {
         if (r == ARG_ERROR)
             return EXIT_USAGE;
@@ -1354,6 +1404,16 @@ static int cmd_predict(int argc, char **argv)
         case O_INPUTS:
             inputs = v;
             break;
+        case O_OUTPUT:
+            if (strcmp(v, "values") == 0)
+                mode = OUT_VALUES;
+            else if (strcmp(v, "probabilities") == 0)
+                mode = OUT_PROBS;
+            else if (strcmp(v, "class") == 0)
+                mode = OUT_CLASS;
+            else
+                return usage_error(cmd, "--output is values, probabilities or class, not '%s'", v);
+            break;
         }
     }
     if (npos < 1)
@@ -1375,6 +1435,21 @@ static int cmd_predict(int argc, char **argv)
     }
     nn_net *net = nn_model_net(m);
     size_t in = nn_net_in_width(net), out = nn_net_out_width(net);
+    /* Probabilities need a classifier's loss, stored in the model, to say what the
+     * outputs are; classes are read off any outputs (a single-output bce_logits
+     * model's cut is 0, not 0.5: the loss says that too, when there is one). */
+    nn_loss_kind kind = NN_LOSS_MSE;
+    const nn_loss *loss = nn_net_loss(net);
+    if (loss != NULL && nn_loss_get_kind(loss, &kind) != NN_OK)
+        kind = NN_LOSS_MSE; /* a loss of one's own: its outputs taken as they are */
+    if (mode == OUT_PROBS && !(kind == NN_LOSS_CROSS_ENTROPY || kind == NN_LOSS_NLL ||
+                               kind == NN_LOSS_BCE || kind == NN_LOSS_BCE_LOGITS)) {
+        err("--output probabilities: %s has %s%s%s, not a classifier's (cross_entropy, nll, bce, "
+            "bce_logits)",
+            pos[0], loss == NULL ? "no loss" : "the loss '", loss == NULL ? "" : loss->ops->name,
+            loss == NULL ? "" : "'");
+        rc = EXIT_FAIL;
+    }
     /* From a file, rows are predicted 256 at a time; from standard input one at a
      * time, so that each answer comes as soon as its row does. */
     size_t batch = from_stdin ? 1 : 256;
@@ -1382,7 +1457,9 @@ static int cmd_predict(int argc, char **argv)
     char *line = NULL;
     /* A model file may declare any width: the products must not wrap (a wrapped size
      * gave a tiny buffer that parse_row wrote past). */
-    if (in > SIZE_MAX / sizeof *xs / batch || out > SIZE_MAX / sizeof *ys / batch) {
+    if (rc != EXIT_OK) {
+        /* said above */
+    } else if (in > SIZE_MAX / sizeof *xs / batch || out > SIZE_MAX / sizeof *ys / batch) {
         err("%s: %zu inputs and %zu outputs are more than memory can hold", pos[0], in, out);
         rc = EXIT_FAIL;
     } else if (in > (MAX_LINE + 1) / 2) {
@@ -1495,7 +1572,7 @@ static int cmd_predict(int argc, char **argv)
         }
         total++;
         if (++rows == batch) {
-            rc = predict_flush(m, xs, ys, rows, src);
+            rc = predict_flush(m, xs, ys, rows, src, mode, kind);
             rows = 0;
         }
     }
@@ -1504,7 +1581,7 @@ static int cmd_predict(int argc, char **argv)
         rc = EXIT_FAIL;
     }
     if (rc == EXIT_OK)
-        rc = predict_flush(m, xs, ys, rows, src);
+        rc = predict_flush(m, xs, ys, rows, src, mode, kind);
     if (rc == EXIT_OK && guessed_header && total == 0) {
         /* A lone line taken for a header ("120 4 20", space-separated) would else give
          * no output and status 0. */

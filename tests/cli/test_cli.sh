@@ -401,6 +401,45 @@ checks=$((checks + 1))
 cmp -s "$T/out" "$T/wh.out" || fail "predict on a header over the inputs alone differs"
 run "$NN" predict "$T/gi.nnm" "$T/ppl.csv" --inputs w,w
 rc_is 1; err_has "--inputs w,w: column 1 is chosen twice"
+# predict --output: classes as nn eval counts them (the lesson's mse model: 1 for
+# Emily, 0 for Frank), a classifier's probabilities (cross_entropy: a softmax row
+# summing to 1 whose argmax is the class; bce_logits: the sigmoid of the logit), and
+# no probabilities without a classifier's loss.
+run "$NN" predict "$M" "$G/newcomers.csv" --output class
+rc_is 0; out_has "$(printf '1\n0')"
+run "$NN" predict "$M" "$G/newcomers.csv" --output probabilities
+rc_is 1; err_has "--output probabilities: $M has the loss 'mse', not a classifier's"
+run "$NN" predict "$M" "$G/newcomers.csv" --output probs
+rc_is 2; err_has "--output is values, probabilities or class, not 'probs'"
+printf 'input 1\ndense 3\nloss cross_entropy\noptimizer sgd\n' >"$T/ce.nn"
+printf 'x,y\n0,0\n1,1\n2,2\n0.5,0\n' >"$T/ce.csv"
+run "$NN" train "$T/ce.nn" "$T/ce.csv" -o "$T/ce.nnm" --quiet
+rc_is 0
+printf '2\n-1\n' >"$T/ce_in.csv"
+run "$NN" predict "$T/ce.nnm" "$T/ce_in.csv" --output probabilities
+rc_is 0
+checks=$((checks + 1))
+awk -F, '{ s = $1 + $2 + $3; if (s < 0.999999 || s > 1.000001) bad = 1 } END { exit bad }' "$T/out" ||
+    fail "softmax rows do not sum to 1"
+awk -F, '{ m = 0; for (j = 2; j <= 3; j++) if ($j > $(m + 1)) m = j - 1; print m }' "$T/out" >"$T/argmax"
+run "$NN" predict "$T/ce.nnm" "$T/ce_in.csv" --output class
+rc_is 0
+checks=$((checks + 1))
+cmp -s "$T/out" "$T/argmax" || fail "--output class is not the argmax of the probabilities"
+printf 'input 1\ndense 1\nloss bce_logits\noptimizer sgd lr=0.5\nepochs 50\n' >"$T/bl.nn"
+printf 'x,y\n0,0\n1,1\n2,1\n-1,0\n' >"$T/bl.csv"
+run "$NN" train "$T/bl.nn" "$T/bl.csv" -o "$T/bl.nnm" --quiet
+rc_is 0
+printf -- '-2\n3\n' >"$T/bl_in.csv"
+run "$NN" predict "$T/bl.nnm" "$T/bl_in.csv"
+rc_is 0
+awk '{ printf "%.6f\n", 1 / (1 + exp(-$1)) }' "$T/out" >"$T/sig"
+run "$NN" predict "$T/bl.nnm" "$T/bl_in.csv" --output probabilities
+rc_is 0
+checks=$((checks + 1))
+awk '{ printf "%.6f\n", $1 }' "$T/out" | cmp -s - "$T/sig" || fail "bce_logits probabilities are not the sigmoid"
+run "$NN" predict "$T/bl.nnm" "$T/bl_in.csv" --output class
+rc_is 0; out_has "$(printf '0\n1')"
 # A softmax before cross_entropy (which takes logits) trains to a worse optimum with
 # no error: said as a warning, and training goes on; log_softmax before nll is right.
 printf 'x,y\n0,0\n1,1\n2,2\n0.5,0\n' >"$T/c3.csv"
