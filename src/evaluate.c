@@ -84,8 +84,9 @@ nn_status nn_net_eval_pass(const char *fn, nn_net *net, const nn_tensor *x, cons
         nn_tensor_rows(target, first, rows, &tc);
         nn_status st = nn_net_forward(net, &xc, 0, &y);
         nn_net_forget_input(net); /* x is the caller's, who may free it after this call */
-        if (st != NN_OK)
-            return st;
+        if (st != NN_OK) /* a layer's failure: say which call and where */
+            return fn != NULL ? nn_error_prefix(st, "%s: in the batch starting at row %zu", fn, first)
+                              : nn_error_prefix(st, "in the batch starting at row %zu", first);
         double v = 0.0;
         if ((correct != NULL && (st = nn_count_correct_cut(y, &tc, cut, &c)) != NN_OK) ||
             (confusion != NULL && (st = nn_confusion_add_cut(y, &tc, classes, cut, confusion)) != NN_OK) ||

@@ -117,6 +117,12 @@ nn_status nn_init_check_fill(const char *fn, const struct nn_init *init, size_t 
 struct nn_layer;
 nn_status nn_dense_check_inits(const char *fn, const struct nn_layer *l);
 
+/* What the model loader takes of an optimizer class's state buffer names (model.c):
+ * each 1 to NN_READER_MAX_STATE_NAME bytes, at most NN_READER_MAX_STATE_NAMES of them;
+ * nn_registry_add_optim refuses a class with others (its files would not load). */
+#define NN_READER_MAX_STATE_NAME 255u
+#define NN_READER_MAX_STATE_NAMES 64u
+
 /* The most layers the model loader and the spec reader take (a hostile file must not
  * make them quadratic); the writers refuse larger networks. */
 #define NN_READER_MAX_LAYERS 10000u
@@ -126,6 +132,10 @@ nn_status nn_dense_check_inits(const char *fn, const struct nn_layer *l);
  * loss's error, naming fn; a success is cached in the network. (net.c) */
 struct nn_net;
 nn_status nn_net_check_loss_fits(const char *fn, struct nn_net *net);
+/* 1 when net has an optimizer whose state was set up for the network's parameter list
+ * as it is now; 0 when it has none, or when layers were added since (its next step
+ * starts the state again from zero). (net.c) */
+int nn_net_optim_ready(const struct nn_net *net);
 /* The same check, caching nothing, for the model and spec writers (a file or spec
  * with a loss that does not fit would not read back): they only read the network,
  * so two threads may save one network at once. */

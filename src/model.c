@@ -531,22 +531,24 @@ static nn_tensor *tensor_at(nn_net *net, size_t k)
     return NULL;
 }
 
-/* Whether the optimizer's state buffers are those of the network's parameter list
- * now: a network trains a stale optimizer only after setting it up again from zero
- * (layers added after nn_net_set_optim), which a file says by storing no state. */
-static int optim_state_current(nn_optim *o, nn_net *net, const char *const *names)
+/* The view of state buffer name for parameter tensor k, checked against the parameter:
+ * a user's ops->state may give any view, and the writer and the reader go through its
+ * data (a view of another size wrote a file without its state, or past the buffer; one
+ * without data crashed). fn names the public call. */
+static nn_status state_view(const char *fn, nn_optim *o, const char *name, size_t k,
+                            const nn_tensor *param, nn_tensor *view)
 {
-    size_t n = tensor_count(net);
-    for (size_t s = 0; names != NULL && names[s] != NULL; s++) {
-        nn_tensor view;
-        if (n == 0 || nn_optim_state(o, names[s], 0, &view) != NN_OK)
-            continue; /* not kept with these settings */
-        for (size_t k = 0; k < n; k++)
-            if (nn_optim_state(o, names[s], k, &view) != NN_OK ||
-                view.size != tensor_at(net, k)->size)
-                return 0;
-    }
-    return 1;
+    nn_status st = nn_optim_state(o, name, k, view);
+    if (st != NN_OK)
+        return nn_error_prefix(NN_ERR_STATE, "%s: optimizer '%s', state '%s' of tensor %zu", fn,
+                               o->ops->name, name, k);
+    if (view->size != param->size || view->data == NULL)
+        return nn_error(NN_ERR_STATE,
+                        "%s: optimizer '%s' gives state '%s' of tensor %zu as %zu elements%s; "
+                        "the parameter has %zu",
+                        fn, o->ops->name, name, k, view->size,
+                        view->data == NULL ? " without data" : "", param->size);
+    return NN_OK;
 }
 
 /* The loader takes finite floats only (rd_floats), so saving checks them first: a file
@@ -574,7 +576,11 @@ static nn_status encode_optim(const char *fn, wbuf *w, nn_net *net, const nn_reg
     w_settings(w, s);
     w_u64(w, o->step_count);
     nn_settings_clear(s);
-    int current = optim_state_current(o, net, c->state_names);
+    /* The state is stale when layers were added after the optimizer was set: the
+     * network starts it again from zero at its next step (net.h), and the file says
+     * so by storing none. Asked of the network, not guessed from the buffers' sizes:
+     * a layer without parameters leaves every size as it was. */
+    int current = nn_net_optim_ready(net);
     if (current && c->get_state != NULL) {
         unsigned long seq = nn_error_seq();
         st = nn_error_if_silent(c->get_state(c, o, s), seq,
@@ -590,11 +596,12 @@ static nn_status encode_optim(const char *fn, wbuf *w, nn_net *net, const nn_reg
     w_u32(w, (uint32_t)kept);
     for (size_t i = 0; kept > 0 && c->state_names[i] != NULL; i++) {
         if (nn_optim_state(o, c->state_names[i], 0, &view) != NN_OK)
-            continue;
+            continue; /* not kept with these settings */
         w_str(w, c->state_names[i]);
         for (size_t k = 0; k < n; k++) {
-            nn_optim_state(o, c->state_names[i], k, &view); /* checked by optim_state_current */
-            st = check_finite(fn, "optimizer state of tensor", k, view.data, view.size);
+            st = state_view(fn, o, c->state_names[i], k, tensor_at(net, k), &view);
+            if (st == NN_OK)
+                st = check_finite(fn, "optimizer state of tensor", k, view.data, view.size);
             if (st != NN_OK)
                 return st;
             w_u64(w, view.size);
@@ -1173,6 +1180,25 @@ static nn_status read_parm(loader *ld)
         else
             st = bad_from(r, st, count_at, "adding a layer");
     }
+    /* nn_net_add built each layer again: a user layer whose build declares other
+     * parameters the second time (a count or a shape that changes from build to build)
+     * must not make the reader write a record into a parameter that is not its shape,
+     * or that is not there at all. */
+    if (st == NN_OK && tensor_count(ld->net) != n)
+        st = bad(r, count_at, "%u tensors, but the layers declared %zu parameters when added to "
+                              "the network (a layer's build gives other parameters each time)",
+                 n, tensor_count(ld->net));
+    for (size_t t = 0; st == NN_OK && t < n; t++) {
+        const nn_tensor *p = tensor_at(ld->net, t);
+        int same = p->ndim == rec[t].ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = p->shape[d] == rec[t].shape[d];
+        if (!same)
+            st = bad(r, rec[t].at,
+                     "tensor %zu: the layers declared another shape when added to the network "
+                     "than when checked (a layer's build gives other parameters each time)",
+                     t);
+    }
     for (size_t t = 0; st == NN_OK && t < n; t++) {
         reader at = *r;
         at.pos = rec[t].data_at;
@@ -1252,11 +1278,11 @@ static nn_status read_optim(loader *ld)
     size_t n_names = 0;
     while (c->state_names != NULL && c->state_names[n_names] != NULL)
         n_names++;
-    unsigned char seen[64] = {0};
+    unsigned char seen[NN_READER_MAX_STATE_NAMES] = {0};
     for (uint32_t b = 0; st == NN_OK && b < buffers; b++) {
         size_t name_at = r->pos;
         char *sname = NULL;
-        st = rd_str(r, "a state buffer's name", MAX_NAME, 0, &sname);
+        st = rd_str(r, "a state buffer's name", NN_READER_MAX_STATE_NAME, 0, &sname);
         if (st != NN_OK)
             break;
         size_t idx = 0;
@@ -1274,7 +1300,8 @@ static nn_status read_optim(loader *ld)
             char what[96];
             snprintf(what, sizeof what, "state '%s' of tensor %zu", sname, k);
             st = rd_u64(r, what, &size);
-            if (st == NN_OK && (st = nn_optim_state(o, sname, k, &view)) != NN_OK)
+            if (st == NN_OK &&
+                (st = state_view(r->fn, o, sname, k, tensor_at(ld->net, k), &view)) != NN_OK)
                 st = bad_from(r, st, size_at, what);
             if (st == NN_OK && size != view.size)
                 st = bad(r, size_at, "%s has %llu elements, the parameter %zu", what,

@@ -390,6 +390,8 @@ nn_status nn_net_set_optim(nn_net *net, nn_optim *optim)
     return NN_OK;
 }
 
+int nn_net_optim_ready(const nn_net *net) { return net->optim != NULL && net->optim_ready; }
+
 /* ---- workspace --------------------------------------------------------------------- */
 
 nn_status nn_net_reserve(nn_net *net, size_t max_batch)
@@ -529,8 +531,8 @@ static nn_status check_rows(const char *fn, const nn_tensor *x)
     return NN_OK;
 }
 
-/* x: (B, in) with B <= max_batch, already checked. */
-static nn_status forward(nn_net *net, const nn_tensor *x, int training)
+/* x: (B, in) with B <= max_batch, already checked. fn names the public call in messages. */
+static nn_status forward(const char *fn, nn_net *net, const nn_tensor *x, int training)
 {
     size_t b = x->shape[0];
     const nn_tensor *in = x;
@@ -541,7 +543,7 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
         nn_view2d_set(&net->outs[i], net->acts + net->act_offset[i], b, l->out_width);
         unsigned long seq = nn_error_seq();
         nn_status st = nn_error_if_silent(l->ops->forward(l, in, &net->outs[i], training), seq,
-                                          "forward: layer %zu ('%s') failed", i, l->ops->name);
+                                          "%s: layer %zu ('%s') failed", fn, i, l->ops->name);
         if (st != NN_OK)
             return st;
         /* The view is the network's (tensor.h: its fields are read-only to a layer):
@@ -550,7 +552,7 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
         if (o->data != net->acts + net->act_offset[i] || o->ndim != 2 || o->shape[0] != b ||
             o->shape[1] != l->out_width || o->size != b * l->out_width) {
             nn_view2d_set(&net->outs[i], net->acts + net->act_offset[i], b, l->out_width);
-            return nn_error(NN_ERR_STATE, "forward: layer %zu ('%s') changed its output view",
+            return nn_error(NN_ERR_STATE, "%s: layer %zu ('%s') changed its output view", fn,
                             i, l->ops->name);
         }
         in = &net->outs[i];
@@ -563,22 +565,29 @@ static nn_status forward(nn_net *net, const nn_tensor *x, int training)
     return NN_OK;
 }
 
+/* nn_net_forward for fn, the public call. */
+static nn_status forward_pass(const char *fn, nn_net *net, const nn_tensor *x, int training,
+                              const nn_tensor **y)
+{
+    nn_status st = check_input(fn, net, x);
+    if (st == NN_OK)
+        st = check_rows(fn, x);
+    if (st == NN_OK)
+        st = nn_net_reserve(net, x->shape[0]);
+    if (st == NN_OK)
+        st = forward(fn, net, x, training);
+    if (st != NN_OK)
+        return st;
+    *y = &net->outs[net->n_layers - 1];
+    return NN_OK;
+}
+
 nn_status nn_net_forward(nn_net *net, const nn_tensor *x, int training, const nn_tensor **y)
 {
     NN_CHECK_NULL(net);
     NN_CHECK_NULL(x);
     NN_CHECK_NULL(y);
-    nn_status st = check_input(__func__, net, x);
-    if (st == NN_OK)
-        st = check_rows(__func__, x);
-    if (st == NN_OK)
-        st = nn_net_reserve(net, x->shape[0]);
-    if (st == NN_OK)
-        st = forward(net, x, training);
-    if (st != NN_OK)
-        return st;
-    *y = &net->outs[net->n_layers - 1];
-    return NN_OK;
+    return forward_pass(__func__, net, x, training, y);
 }
 
 const nn_tensor *nn_net_layer_output(const nn_net *net, size_t i)
@@ -623,7 +632,7 @@ nn_status nn_net_predict(nn_net *net, const nn_tensor *x, nn_tensor *y)
         const nn_tensor *out;
         nn_tensor_rows(x, first, rows, &xc);
         nn_tensor_rows(y, first, rows, &yc);
-        st = nn_net_forward(net, &xc, 0, &out);
+        st = forward_pass(__func__, net, &xc, 0, &out);
         if (st != NN_OK)
             break;
         memcpy(yc.data, out->data, out->size * sizeof(float));
@@ -653,7 +662,7 @@ nn_status nn_net_zero_grad(nn_net *net)
 /* Backpropagates dy (B, out) from the last layer down; dx as in nn_net_backward.
  * Intermediate gradients alternate between gbuf[0] and gbuf[1]; dy may itself
  * live in one of them (the loss gradient does), so the first write goes to the other. */
-static nn_status backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
+static nn_status backward(const char *fn, nn_net *net, const nn_tensor *dy, nn_tensor *dx)
 {
     size_t b = net->batch;
     nn_tensor views[2];
@@ -669,7 +678,8 @@ static nn_status backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
         }
         unsigned long seq = nn_error_seq();
         nn_status st = nn_error_if_silent(l->ops->backward(l, x, &net->outs[k], g, d), seq,
-                                          "backward: layer %zu ('%s') failed", k, l->ops->name);
+                                          "%s: layer %zu ('%s') failed in backward", fn, k,
+                                          l->ops->name);
         if (st != NN_OK)
             return st;
         g = d;
@@ -708,7 +718,7 @@ nn_status nn_net_backward(nn_net *net, const nn_tensor *dy, nn_tensor *dx)
                       "nn_net_backward: the gradient dx lies over the forward pass's input");
     if (st != NN_OK)
         return st;
-    return backward(net, dy, dx);
+    return backward(__func__, net, dy, dx);
 }
 
 /* ---- loss and training ------------------------------------------------------------------ */
@@ -787,13 +797,14 @@ static nn_status check_pass(const char *fn, nn_net *net, const nn_tensor *x, con
 
 /* nn_net_compute_grads on arguments check_pass accepted. Inline: in train_step, on
  * the per-sample path, its frame was 3% of a 2-2-1 update's instructions. */
-static inline nn_status compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
+static inline nn_status compute_grads(const char *fn, nn_net *net, const nn_tensor *x,
+                                      const nn_tensor *target, double *loss)
 {
     if (net->small_state < 0)
         nn_net_small_plan(net);
     if (net->small_state == 1 && x->shape[0] <= net->small_rows)
         return nn_net_small_grads(net, x, target, loss);
-    nn_status st = forward(net, x, 1);
+    nn_status st = forward(fn, net, x, 1);
     if (st != NN_OK)
         return st;
     const nn_tensor *y = &net->outs[net->n_layers - 1];
@@ -808,7 +819,7 @@ static inline nn_status compute_grads(nn_net *net, const nn_tensor *x, const nn_
     if (!isfinite(value))
         return nn_net_loss_error(value);
     nn_net_zero_grad(net);
-    return backward(net, &dy, NULL);
+    return backward(fn, net, &dy, NULL);
 }
 
 nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor *target, double *loss)
@@ -819,7 +830,7 @@ nn_status nn_net_compute_grads(nn_net *net, const nn_tensor *x, const nn_tensor 
     nn_status st = check_pass(__func__, net, x, target);
     if (st != NN_OK)
         return st;
-    return compute_grads(net, x, target, loss);
+    return compute_grads(__func__, net, x, target, loss);
 }
 
 nn_status nn_net_set_clip_grad_norm(nn_net *net, double max_norm)
@@ -905,7 +916,7 @@ static nn_status train_step(nn_net *net, const nn_tensor *x, const nn_tensor *ta
         if (st != NN_OK)
             return st;
     }
-    nn_status st = compute_grads(net, x, target, loss);
+    nn_status st = compute_grads("nn_net_train_step", net, x, target, loss);
     if (st != NN_OK)
         return st;
     return nn_net_update(net);

@@ -700,9 +700,32 @@ nn_status nn_registry_add_optim(nn_registry *r, const nn_optim_class *cls)
     NN_CHECK_NULL(cls->create);
     NN_CHECK_NULL(cls->describe);
     nn_status st = check_class_name(__func__, cls->name, nn_registry_optim(r, cls->name) != NULL);
-    if (st == NN_OK)
-        st = family_add(__func__, &r->optims, cls);
-    return st;
+    if (st != NN_OK)
+        return st;
+    /* What nn_model_load would refuse in the files of this class: nn_model_save would
+     * write them all the same (a scalar state it cannot set back, a name it cannot read). */
+    if (cls->get_state != NULL && cls->set_state == NULL)
+        return nn_error(NN_ERR_INVALID_ARG,
+                        "%s: class '%s' has get_state but no set_state: the scalar state it "
+                        "saves could not be loaded back",
+                        __func__, cls->name);
+    size_t n = 0;
+    for (; cls->state_names != NULL && cls->state_names[n] != NULL; n++) {
+        size_t len = strlen(cls->state_names[n]);
+        if (len == 0 || len > NN_READER_MAX_STATE_NAME)
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "%s: class '%s': state name %zu ('%.40s') is empty or longer than "
+                            "%u bytes",
+                            __func__, cls->name, n, cls->state_names[n], NN_READER_MAX_STATE_NAME);
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(cls->state_names[j], cls->state_names[n]) == 0)
+                return nn_error(NN_ERR_INVALID_ARG, "%s: class '%s': state name '%s' is listed twice",
+                                __func__, cls->name, cls->state_names[n]);
+    }
+    if (n > NN_READER_MAX_STATE_NAMES)
+        return nn_error(NN_ERR_INVALID_ARG, "%s: class '%s' lists %zu state names, more than %u",
+                        __func__, cls->name, n, NN_READER_MAX_STATE_NAMES);
+    return family_add(__func__, &r->optims, cls);
 }
 
 /* "a, b, c" of a family's names (built-in, then the user's), for messages. */

@@ -1394,6 +1394,25 @@ static nn_status check_train(const char *fn, const nn_train_settings *t)
     return NN_OK;
 }
 
+/* A spec's numbers are finite (its reader takes no inf or nan), but a user's class may
+ * describe an object with an infinite setting: refused rather than written as a word the
+ * reader would take for a string. what and name say whose settings these are. */
+static nn_status check_finite_settings(const char *fn, const char *what, const char *name,
+                                       const nn_settings *s)
+{
+    for (size_t i = 0; i < nn_settings_count(s); i++) {
+        double v = 0.0;
+        const char *key = nn_settings_key(s, i);
+        if (nn_settings_type(s, i) == NN_VALUE_FLOAT && nn_settings_get_float(s, key, &v) == NN_OK &&
+            !isfinite(v))
+            return nn_error(NN_ERR_INVALID_ARG,
+                            "%s: %s '%s': setting '%s' is %g, which a spec cannot state (save a "
+                            "model file instead)",
+                            fn, what, name, key, v);
+    }
+    return NN_OK;
+}
+
 static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings *train,
                             const nn_registry *reg, sbuf *b)
 {
@@ -1429,6 +1448,8 @@ static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings
         if (st == NN_OK)
             st = nn_registry_describe_layer(reg, l, s);
         if (st == NN_OK)
+            st = check_finite_settings(fn, "layer", l->ops->name, s);
+        if (st == NN_OK)
             st = emit_item(b, reg, FAM_LAYER, l->ops->name, cls->positional, s);
         sb_printf(b, "\n");
     }
@@ -1436,6 +1457,8 @@ static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings
     if (st == NN_OK && loss != NULL) {
         size_t tw = nn_net_target_width(net);
         st = nn_registry_describe_loss(reg, loss, s);
+        if (st == NN_OK)
+            st = check_finite_settings(fn, "loss", loss->ops->name, s);
         if (st == NN_OK) {
             sb_printf(b, "loss ");
             st = emit_item(b, reg, FAM_LOSS, loss->ops->name, NULL, s);
@@ -1447,6 +1470,8 @@ static nn_status write_spec(const char *fn, nn_net *net, const nn_train_settings
     nn_optim *o = nn_net_optim(net);
     if (st == NN_OK && o != NULL) {
         st = nn_registry_describe_optim(reg, o, s);
+        if (st == NN_OK)
+            st = check_finite_settings(fn, "optimizer", o->ops->name, s);
         if (st == NN_OK) {
             sb_printf(b, "optimizer ");
             st = emit_item(b, reg, FAM_OPTIM, o->ops->name, NULL, s);

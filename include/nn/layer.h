@@ -6,8 +6,14 @@
  * wrap private state with nn_layer_new, and add it to a network with nn_net_add.
  *
  * Life of a layer inside a network:
- *   build(in_width)      once, when added: sets out_width, n_params and the
- *                        shapes of params[i] (data still NULL).
+ *   build(in_width)      when added: sets out_width, n_params and the
+ *                        shapes of params[i] (data still NULL). It may run more than
+ *                        once for one layer, each time on a copy of the nn_layer struct
+ *                        (nn_net_add copies the result back only on success, and
+ *                        nn_model_load builds each layer once to check the file's shapes
+ *                        before adding it): it must give the same result every time for
+ *                        the same in_width, keep no pointer to l, and allocate nothing
+ *                        that a second call would leak (per-batch buffers go in reserve).
  *   (the network then points params[i].data and grads[i].data into its one
  *   parameter block and one gradient block)
  *   init_params(rng)     when the network (re)initialises its parameters.
@@ -39,7 +45,8 @@ typedef struct nn_layer_ops {
     const char *name;
 
     /* Shape inference. Sets l->out_width, l->n_params and params[i]'s ndim and
-     * shape (grads get the same shapes from the network). Returns
+     * shape (grads get the same shapes from the network); the same every time it is
+     * called with the same in_width (see above: it may run more than once). Returns
      * NN_ERR_SHAPE / NN_ERR_INVALID_ARG if the layer cannot take in_width.
      * Required. */
     nn_status (*build)(nn_layer *l, size_t in_width);

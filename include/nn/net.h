@@ -62,14 +62,16 @@ nn_status nn_net_init_params(nn_net *net, nn_rng *rng);
  * loss already set, with a new target width. Layers added later may change the
  * output width: training and evaluation then check the loss again and give
  * NN_ERR_SHAPE until it is set for the new width.
- * On failure nothing changes and loss stays the caller's.
+ * On failure nothing changes and loss stays the caller's (the network's, when it is
+ * the loss already set: do not free it then).
  * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers yet), NN_ERR_SHAPE,
  * NN_ERR_INVALID_ARG (the loss belongs to another network, or target_width is 0). */
 nn_status nn_net_set_loss(nn_net *net, nn_loss *loss, size_t target_width);
 
 /* Sets the optimizer, taking ownership (the one it replaces is freed). Its state
  * is set up for the network's parameters now. On failure nothing changes and
- * optim stays the caller's. Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers),
+ * optim stays the caller's (the network's, when it is the optimizer already set).
+ * Errors: NN_ERR_NULL_ARG, NN_ERR_STATE (no layers),
  * NN_ERR_INVALID_ARG (it belongs to another network), NN_ERR_NOMEM. */
 nn_status nn_net_set_optim(nn_net *net, nn_optim *optim);
 

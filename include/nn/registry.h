@@ -113,8 +113,12 @@ void nn_registry_free(nn_registry *r);
  * for each of layers, losses and optimizers separately) and not be one of the spec
  * keywords (input, loss, optimizer, epochs, batch, batch_size, shuffle, seed,
  * schedule, clip_grad_norm, patience, restore_best).
+ * An optimizer class's state_names must each be 1 to 255 bytes, listed once, at most
+ * 64 of them, and a class with get_state needs set_state: nn_model_load could not
+ * read its files otherwise.
  * Errors: NN_ERR_NULL_ARG (r, cls, its name, create or describe), NN_ERR_INVALID_ARG
- * (a bad or taken name), NN_ERR_NOMEM. */
+ * (a bad or taken name; an optimizer class's state names or get_state as above),
+ * NN_ERR_NOMEM. */
 nn_status nn_registry_add_layer(nn_registry *r, const nn_layer_class *cls);
 nn_status nn_registry_add_loss(nn_registry *r, const nn_loss_class *cls);
 nn_status nn_registry_add_optim(nn_registry *r, const nn_optim_class *cls);

@@ -120,7 +120,8 @@ nn_status nn_spec_build_file(const char *path, const nn_registry *registry, nn_n
  * parameters are not part of a spec: save a model file for those).
  * Nothing the reader would refuse is written.
  * Errors: NN_ERR_NULL_ARG, NN_ERR_INVALID_ARG (a kind without a class in the
- * registry; more than 10000 layers; a dense layer's initialiser that nn_init_fill
+ * registry; a setting that is an infinite or NaN float, which a spec cannot state;
+ * more than 10000 layers; a dense layer's initialiser that nn_init_fill
  * refuses at the layer's widths; training settings the reader would refuse:
  * epochs or batch 0, a clip norm that is not finite and >= 0, a schedule
  * nn_schedule_check refuses), NN_ERR_STATE (no layers), the loss's error when it no
