@@ -11,7 +11,9 @@
  *   nn_dataset_standardize(train, scaler); nn_dataset_standardize(val, scaler);
  *   nn_net_fit(net, nn_dataset_x(train), nn_dataset_y(train), &fit, &history);
  *
- * or, for a loop of one's own, an nn_batch_iter hands out shuffled mini-batches.
+ * or, for a loop of one's own, an nn_batch_iter hands out shuffled mini-batches, for
+ * nn_net_train_step, or for nn_net_forward, a gradient of one's own, nn_net_backward
+ * and nn_net_step (nn/net.h).
  *
  * Class labels as targets: the cross_entropy and nll losses take class indices
  * (N, 1) holding 0..C-1 as floats (nn_dataset_index_targets makes them from
