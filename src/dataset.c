@@ -24,6 +24,11 @@ static nn_status check_pair(const char *fn, const nn_tensor *x, const nn_tensor 
     if (x->shape[1] == 0 || y->shape[1] == 0)
         return nn_error(NN_ERR_INVALID_ARG, "%s: x (%zu, %zu) or y (%zu, %zu) has no columns", fn,
                         x->shape[0], x->shape[1], y->shape[0], y->shape[1]);
+    /* A view of nothing (nn_tensor_view2d(NULL, ...)) would crash the first copy. */
+    if (x->data == NULL || y->data == NULL)
+        return nn_error(NN_ERR_NULL_ARG, "%s: %s (%zu, %zu) has elements but no data", fn,
+                        x->data == NULL ? "x" : "y", x->data == NULL ? x->shape[0] : y->shape[0],
+                        x->data == NULL ? x->shape[1] : y->shape[1]);
     return NN_OK;
 }
 
@@ -117,7 +122,8 @@ nn_status nn_dataset_standardize(nn_dataset *d, const nn_scaler *s)
 {
     NN_CHECK_NULL(d);
     NN_CHECK_NULL(s);
-    return nn_scaler_apply(s, d->x);
+    nn_status st = nn_scaler_apply(s, d->x);
+    return st == NN_OK ? st : nn_error_prefix(st, "nn_dataset_standardize");
 }
 
 nn_status nn_dataset_subset(const nn_dataset *d, size_t first, size_t count, nn_dataset **out)
@@ -350,7 +356,7 @@ nn_status nn_dataset_index_targets(const int *labels, size_t n, size_t classes, 
     nn_tensor *t = NULL;
     nn_status st = nn_tensor_new2d(n, 1, &t);
     if (st != NN_OK)
-        return st;
+        return nn_error_prefix(st, "nn_dataset_index_targets: %zu labels", n);
     for (size_t i = 0; i < n; i++)
         t->data[i] = (float)labels[i];
     *out = t;
@@ -370,6 +376,9 @@ nn_status nn_dataset_one_hot(const nn_tensor *index, size_t classes, nn_tensor *
         return nn_error(NN_ERR_INVALID_ARG, "nn_dataset_one_hot: classes %zu is not in 1..2^24",
                         classes);
     size_t n = index->shape[0];
+    if (n == 0)
+        return nn_error(NN_ERR_INVALID_ARG, "nn_dataset_one_hot: index has no rows");
+    NN_CHECK_NULL_IN("nn_dataset_one_hot", index->data);
     for (size_t i = 0; i < n; i++) {
         float v = index->data[i];
         if (!(v >= 0.0f) || v != floorf(v) || v >= (float)classes)
@@ -380,7 +389,7 @@ nn_status nn_dataset_one_hot(const nn_tensor *index, size_t classes, nn_tensor *
     nn_tensor *t = NULL;
     nn_status st = nn_tensor_new2d(n, classes, &t);
     if (st != NN_OK)
-        return st;
+        return nn_error_prefix(st, "nn_dataset_one_hot: (%zu, %zu)", n, classes);
     for (size_t i = 0; i < n; i++)
         t->data[i * classes + (size_t)index->data[i]] = 1.0f;
     *out = t;

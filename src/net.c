@@ -991,7 +991,7 @@ static nn_status check_fit_params(nn_net *net, const nn_tensor *x, const nn_tens
         return nn_error(NN_ERR_INVALID_ARG, "nn_net_fit: unknown progress mode %d", (int)p->progress);
     nn_status st = NN_OK;
     if (p->schedule != NULL && (st = nn_schedule_check(p->schedule)) != NN_OK)
-        return st;
+        return nn_error_prefix(st, "nn_net_fit: schedule");
     if ((st = check_input("nn_net_fit", net, x)) != NN_OK ||
         (st = check_target("nn_net_fit", net, x, target)) != NN_OK)
         return st;
@@ -1141,15 +1141,14 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
     if (with_val && chunk_rows(net, p->val_x->shape[0]) > want)
         want = chunk_rows(net, p->val_x->shape[0]); /* the validation passes' chunks */
     st = nn_net_reserve(net, want);
+    if (st != NN_OK)
+        nn_error_prefix(st, "nn_net_fit: the workspace for %zu rows", want);
     if (st == NN_OK && p->shuffle) {
         idx = nn_xcalloc(n, sizeof *idx);
         xbuf = nn_xcalloc(bs * net->in_width, sizeof(float));
         tbuf = nn_xcalloc(bs * tw, sizeof(float));
         if (idx == NULL || xbuf == NULL || tbuf == NULL)
             st = nn_error(NN_ERR_NOMEM, "nn_net_fit: cannot allocate shuffle buffers for %zu rows", n);
-        else
-            for (size_t i = 0; i < n; i++)
-                idx[i] = i;
     }
     if (st == NN_OK && p->restore_best && net->n_scalars > 0) {
         best = nn_xcalloc(net->n_scalars, sizeof(float));
@@ -1187,13 +1186,20 @@ nn_status nn_net_fit(nn_net *net, const nn_tensor *x, const nn_tensor *target,
         /* The clock only when the epoch's time is shown or handed out. */
         int timed = pr.mode != NN_PROGRESS_OFF || history != NULL || p->on_epoch != NULL;
         pr.epoch_start = timed ? now_seconds() : 0.0;
-        if (p->shuffle) /* Fisher-Yates (Knuth, TAOCP vol. 2, Algorithm P) */
+        if (p->shuffle) {
+            /* Fisher-Yates (Knuth, TAOCP vol. 2, Algorithm P) over the identity, as
+             * nn_batch_iter does: an epoch's order depends only on the generator's state
+             * when it starts, not on the orders before it (shuffling the last epoch's
+             * order made one fit of k epochs differ from k fits of one epoch). */
+            for (size_t i = 0; i < n; i++)
+                idx[i] = i;
             for (size_t i = n - 1; i > 0; i--) {
                 size_t j = nn_rng_below(p->rng, (uint32_t)(i + 1));
                 size_t tmp = idx[i];
                 idx[i] = idx[j];
                 idx[j] = tmp;
             }
+        }
         if (p->schedule != NULL && !p->schedule_per_step &&
             (st = scheduled_lr(net, p->schedule, base_lr, epoch)) != NN_OK) {
             nn_error_prefix(st, "nn_net_fit: epoch %zu", epoch + 1);

@@ -881,6 +881,11 @@ nn_status nn_clip_grad_norm(nn_tensor *grads, size_t n, double max_norm, double 
     if (isnan(max_norm) || max_norm < 0.0)
         return nn_error(NN_ERR_INVALID_ARG, "nn_clip_grad_norm: max_norm %g is not a value >= 0",
                         max_norm);
+    for (size_t i = 0; i < n; i++)
+        if (grads[i].data == NULL && grads[i].size > 0) /* a view of nothing */
+            return nn_error(NN_ERR_NULL_ARG,
+                            "nn_clip_grad_norm: gradient %zu has %zu elements but no data", i,
+                            grads[i].size);
     /* Squares of floats summed in double: at most 2^256 each, so no overflow. */
     double sumsq = 0.0;
     for (size_t i = 0; i < n; i++)

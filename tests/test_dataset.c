@@ -431,6 +431,58 @@ static void test_standardize(void **state)
     nn_dataset_free(d);
 }
 
+/* A view of nothing (elements, NULL data) is NN_ERR_NULL_ARG, as the network's passes
+ * say; nn_dataset_copy and nn_dataset_one_hot crashed on it. */
+static void test_view_of_nothing(void **state)
+{
+    (void)state;
+    float buf[6] = {0, 1, 2, 3, 4, 5};
+    nn_tensor x = nn_tensor_view2d(buf, 3, 2), y = nn_tensor_view2d(buf, 3, 1);
+    nn_tensor xn = nn_tensor_view2d(NULL, 3, 2), yn = nn_tensor_view2d(NULL, 3, 1);
+    nn_dataset *d = (nn_dataset *)&d;
+    assert_error(nn_dataset_copy(&xn, &y, &d), NN_ERR_NULL_ARG, "nn_dataset_copy", "no data");
+    assert_null(d);
+    assert_error(nn_dataset_copy(&x, &yn, &d), NN_ERR_NULL_ARG, "nn_dataset_copy", "y (3, 1)");
+    nn_tensor *t = (nn_tensor *)&t;
+    assert_error(nn_dataset_one_hot(&yn, 3, &t), NN_ERR_NULL_ARG, "nn_dataset_one_hot");
+    assert_null(t);
+}
+
+/* Errors name the function called: a 0-row index and an allocation failure were
+ * reported as nn_tensor_new's, a scaler of the wrong width as nn_scaler_apply's. */
+static void test_errors_name_the_function(void **state)
+{
+    (void)state;
+    float buf[6] = {0, 1, 2, 3, 4, 5};
+    nn_tensor y = nn_tensor_view2d(buf, 3, 1);
+    nn_tensor *t = (nn_tensor *)&t;
+    nn_dataset *d = NULL;
+    nn_tensor none = nn_tensor_view2d(buf, 0, 1);
+    assert_error(nn_dataset_one_hot(&none, 3, &t), NN_ERR_INVALID_ARG, "nn_dataset_one_hot",
+                 "no rows");
+
+    nn_test_alloc_install();
+    int labels[2] = {0, 1};
+    nn_test_alloc_fail_nth(1);
+    assert_error(nn_dataset_index_targets(labels, 2, 2, &t), NN_ERR_NOMEM,
+                 "nn_dataset_index_targets");
+    assert_null(t);
+    nn_test_alloc_fail_nth(1);
+    assert_error(nn_dataset_one_hot(&y, 6, &t), NN_ERR_NOMEM, "nn_dataset_one_hot");
+    assert_null(t);
+    nn_test_alloc_reset();
+    nn_set_allocator(NULL);
+
+    d = indexed(4);
+    nn_scaler *s = NULL;
+    float m[3] = {0}, sd[3] = {1, 1, 1};
+    assert_ok(nn_scaler_new(3, m, sd, &s));
+    assert_error(nn_dataset_standardize(d, s), NN_ERR_SHAPE, "nn_dataset_standardize",
+                 "width is 3");
+    nn_scaler_free(s);
+    nn_dataset_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +496,8 @@ int main(void)
         cmocka_unit_test_teardown(test_allocation_failures, nn_test_alloc_teardown),
         cmocka_unit_test(test_labels),
         cmocka_unit_test(test_standardize),
+        cmocka_unit_test(test_view_of_nothing),
+        cmocka_unit_test_teardown(test_errors_name_the_function, nn_test_alloc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -854,6 +854,79 @@ static void test_loss_reduction_changed_by_on_epoch(void **state)
     nn_tensor_free(t);
 }
 
+/* ---- shuffling ------------------------------------------------------------------------ */
+
+/* Shuffled epochs are Fisher-Yates permutations of the identity drawn from the rng when
+ * each epoch starts, as nn_batch_iter draws them: one fit of three epochs equals three
+ * fits of one epoch with the same generator, and a loop of one's own over an
+ * nn_batch_iter. fit used to shuffle the previous epoch's order instead, so the second
+ * epoch on differed from both. Batches of 1 (the per-sample loop) and 4 (the batch loop). */
+static void test_shuffled_epochs_match_batch_iter(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(10, 3, 1), *t = random_tensor(10, 2, 2);
+    nn_dataset *d = NULL;
+    assert_ok(nn_dataset_copy(x, t, &d));
+    for (size_t bs = 1; bs <= 4; bs += 3) {
+        nn_net *a = small_net(5, 0.3), *b = small_net(5, 0.3), *c = small_net(5, 0.3);
+        nn_rng ra, rb, rc;
+        nn_rng_seed(&ra, 11, 1);
+        rb = rc = ra;
+        nn_fit_params fp = quiet_params(3, bs);
+        fp.shuffle = 1;
+        fp.rng = &ra;
+        assert_ok(nn_net_fit(a, x, t, &fp, NULL));
+        nn_fit_params one = quiet_params(1, bs);
+        one.shuffle = 1;
+        one.rng = &rb;
+        for (int e = 0; e < 3; e++)
+            assert_ok(nn_net_fit(b, x, t, &one, NULL));
+        nn_batch_iter *it = NULL;
+        assert_ok(nn_batch_iter_new(d, bs, &rc, &it));
+        nn_tensor bx, by;
+        for (int e = 0; e < 3; e++)
+            while (nn_batch_iter_next(it, &bx, &by) > 0)
+                assert_ok(nn_net_train_step(c, &bx, &by, NULL));
+        nn_batch_iter_free(it);
+        assert_true(ra.state == rb.state && ra.state == rc.state);
+        size_t np = 0;
+        float *pa = nn_test_params_copy(a, &np);
+        assert_true(nn_test_params_equal(b, pa, np));
+        assert_true(nn_test_params_equal(c, pa, np));
+        free(pa);
+        nn_net_free(a);
+        nn_net_free(b);
+        nn_net_free(c);
+    }
+    nn_dataset_free(d);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
+/* fit's argument and allocation errors name nn_net_fit (they read "nn_schedule_check:
+ * ..." and "nn_net_reserve: ..." before). */
+static void test_fit_errors_name_fit(void **state)
+{
+    (void)state;
+    nn_tensor *x = random_tensor(6, 3, 1), *t = random_tensor(6, 2, 2);
+    nn_net *net = small_net(3, 0.1);
+    nn_fit_params fp = quiet_params(1, 6);
+    nn_schedule bad = nn_schedule_step(0, 0.1);
+    fp.schedule = &bad;
+    assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_INVALID_ARG, "nn_net_fit: schedule",
+                 "step_size 0");
+    fp.schedule = NULL;
+    nn_test_alloc_install();
+    nn_test_alloc_fail_nth(1); /* the workspace, the first thing fit allocates */
+    assert_error(nn_net_fit(net, x, t, &fp, NULL), NN_ERR_NOMEM, "nn_net_fit: the workspace",
+                 "nn_net_reserve");
+    nn_test_alloc_count_from_now();
+    nn_net_free(net);
+    nn_set_allocator(NULL);
+    nn_tensor_free(x);
+    nn_tensor_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -872,6 +945,8 @@ int main(void)
         cmocka_unit_test(test_network_changed_by_on_epoch),
         cmocka_unit_test(test_loss_reduction_changed_by_on_epoch),
         cmocka_unit_test(test_lr_changed_by_on_epoch),
+        cmocka_unit_test(test_shuffled_epochs_match_batch_iter),
+        cmocka_unit_test_teardown(test_fit_errors_name_fit, nn_test_alloc_teardown),
         cmocka_unit_test_teardown(test_fit_allocations_do_not_grow_with_epochs,
                                   nn_test_alloc_teardown),
     };

@@ -735,6 +735,14 @@ static void test_clip_by_hand(void **state)
     assert_ok(nn_clip_grad_norm(NULL, 0, 1.0, &total));
     assert_true(total == 0.0);
 
+    /* A gradient that is a view of nothing: an error, not a crash, the others untouched. */
+    a[0] = 3;
+    a[1] = 4;
+    nn_tensor nothing[2] = {nn_tensor_view1d(a, 2), nn_tensor_view1d(NULL, 3)};
+    assert_error(nn_clip_grad_norm(nothing, 2, 1.0, NULL), NN_ERR_NULL_ARG, "nn_clip_grad_norm",
+                 "gradient 1", "no data");
+    assert_true(a[0] == 3.0f && a[1] == 4.0f);
+
     /* A non-finite gradient: error, gradients untouched, the norm reported. */
     float bad[3] = {1, NAN, 2};
     nn_tensor tn = nn_tensor_view1d(bad, 3);

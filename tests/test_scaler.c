@@ -164,6 +164,22 @@ static void test_fit_rejects(void **state)
     assert_null(s);
 }
 
+/* A view of nothing: elements but no data, NN_ERR_NULL_ARG (was a crash in the first
+ * loop of fit, apply and invert). */
+static void test_view_of_nothing(void **state)
+{
+    (void)state;
+    nn_scaler *s = (nn_scaler *)&s;
+    nn_tensor nothing = nn_tensor_view2d(NULL, 2, 3);
+    assert_error(nn_scaler_fit(&nothing, &s), NN_ERR_NULL_ARG, "nn_scaler_fit", "no data");
+    assert_null(s);
+    float m[3] = {0}, sd[3] = {1, 1, 1};
+    assert_ok(nn_scaler_new(3, m, sd, &s));
+    assert_error(nn_scaler_apply(s, &nothing), NN_ERR_NULL_ARG, "nn_scaler_apply", "no data");
+    assert_error(nn_scaler_invert(s, &nothing), NN_ERR_NULL_ARG, "nn_scaler_invert", "no data");
+    nn_scaler_free(s);
+}
+
 static void test_allocation_failures(void **state)
 {
     (void)state;
@@ -194,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_wide_range_does_not_overflow),
         cmocka_unit_test(test_new_copies_and_checks),
         cmocka_unit_test(test_fit_rejects),
+        cmocka_unit_test(test_view_of_nothing),
         cmocka_unit_test_teardown(test_allocation_failures, nn_test_alloc_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

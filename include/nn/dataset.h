@@ -38,8 +38,8 @@ typedef struct nn_dataset nn_dataset; /* opaque */
  * N >= 1, as made by nn_tensor_new2d or a loader. Takes ownership of x and y on
  * success (they are freed with the data set); on failure they stay the caller's.
  * *out is the caller's; free it with nn_dataset_free.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE (not 2-D, row counts differ),
- * NN_ERR_INVALID_ARG (x or y is a view: it must own its data), NN_ERR_NOMEM. */
+ * Errors: NN_ERR_NULL_ARG (also x or y with elements but no data), NN_ERR_SHAPE
+ * (not 2-D, row counts differ), NN_ERR_INVALID_ARG (x or y is a view: it must own its data), NN_ERR_NOMEM. */
 nn_status nn_dataset_new(nn_tensor *x, nn_tensor *y, nn_dataset **out);
 
 /* A data set holding copies of x: (N, in_width) and y: (N, target_width); the
@@ -137,9 +137,10 @@ nn_status nn_dataset_index_targets(const int *labels, size_t n, size_t classes, 
 
 /* One-hot rows (N, classes) from index targets index: (N, 1) (or a 1-D (N)):
  * row i is 1 in column index[i] and 0 elsewhere. *out is the caller's.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE (index neither (N, 1) nor (N)),
- * NN_ERR_INVALID_ARG (classes 0, or an entry that is not an integer in
- * 0..classes-1, named by row), NN_ERR_NOMEM. On error *out is NULL. */
+ * Errors: NN_ERR_NULL_ARG (also index with rows but no data), NN_ERR_SHAPE (index
+ * neither (N, 1) nor (N)), NN_ERR_INVALID_ARG (index has no rows, classes 0, or an
+ * entry that is not an integer in 0..classes-1, named by row), NN_ERR_NOMEM.
+ * On error *out is NULL. */
 nn_status nn_dataset_one_hot(const nn_tensor *index, size_t classes, nn_tensor **out);
 
 #ifdef __cplusplus

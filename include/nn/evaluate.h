@@ -21,7 +21,9 @@ typedef struct nn_eval_stats {
     size_t rows;     /* N */
     size_t correct;  /* rows classified right */
     double accuracy; /* correct / N */
-    double loss;     /* the network's loss on the set (as nn_net_eval_loss); NaN without a loss */
+    double loss;     /* the network's loss on the set, NaN without a loss; equal to
+                        nn_net_eval_loss's with batch_size 0 or 256 (its chunk), else
+                        to within the last bits */
     double seconds;  /* wall time of the evaluation */
 } nn_eval_stats;
 

@@ -185,7 +185,8 @@ nn_status nn_net_step(nn_net *net);
  * (accuracy without params->accuracy, validation values without a validation set). */
 typedef struct nn_epoch_stats {
     size_t epoch;       /* 0-based */
-    double train_loss;  /* mean of the batch losses weighted by batch size */
+    double train_loss;  /* mean loss: the mean of the batch losses weighted by batch
+                           size; sum loss: the sum of the batch losses */
     double train_acc;   /* fraction of training rows classified right during the epoch */
     double val_loss;    /* loss on the validation set after the epoch */
     double val_acc;     /* accuracy on the validation set after the epoch */
@@ -209,7 +210,10 @@ typedef enum nn_progress {
 typedef struct nn_fit_params {
     size_t epochs;      /* > 0 */
     size_t batch_size;  /* > 0; 1 is per-sample SGD; the last batch may be smaller */
-    int shuffle;        /* 1: a new random sample order each epoch, drawn from rng */
+    int shuffle;        /* 1: a new random sample order each epoch, drawn from rng: a
+                         * Fisher-Yates permutation of the identity, as nn_batch_iter
+                         * draws it, so an epoch's order depends only on rng's state
+                         * when the epoch starts */
     nn_rng *rng;        /* required when shuffle is 1; borrowed */
     nn_epoch_fn on_epoch; /* optional */
     void *user;         /* passed to on_epoch */
@@ -225,7 +229,8 @@ typedef struct nn_fit_params {
     int schedule_per_step;
 
     /* > 0: before each optimizer step, scale the gradients so their global L2
-     * norm is at most this (torch.nn.utils.clip_grad_norm_). 0: off. */
+     * norm is at most this (torch.nn.utils.clip_grad_norm_). 0: the network's own
+     * setting (nn_net_set_clip_grad_norm; off unless set). */
     double clip_grad_norm;
 
     /* Optional validation set (borrowed), evaluated in inference mode after
@@ -258,7 +263,8 @@ typedef struct nn_fit_history {
     nn_epoch_stats *epochs; /* the caller's array of capacity entries */
     size_t capacity;        /* epochs past capacity are trained but not recorded */
     size_t count;           /* set by nn_net_fit: epochs recorded */
-    size_t best_epoch;      /* epoch with the lowest monitored loss */
+    size_t best_epoch;      /* epoch with the lowest monitored loss (0 also when no
+                               epoch's loss was a number below Inf) */
     int stopped_early;      /* 1 when patience or on_epoch ended training */
 } nn_fit_history;
 

@@ -266,9 +266,9 @@ nn_status nn_optim_new_by_kind(nn_optim_kind kind, double lr, nn_optim **out);
  * overflows to inf for |g| beyond about 1e19); a non-finite total (a NaN or
  * infinite gradient) is an error and leaves the gradients unchanged, as torch's
  * error_if_nonfinite=True (torch's default would scale them by NaN).
- * Errors: NN_ERR_NULL_ARG (grads NULL with n > 0), NN_ERR_INVALID_ARG (max_norm
- * NaN or negative), NN_ERR_NUMERIC (total is NaN or infinite; *total_norm is still
- * set). */
+ * Errors: NN_ERR_NULL_ARG (grads NULL with n > 0, or a gradient with elements but
+ * no data), NN_ERR_INVALID_ARG (max_norm NaN or negative), NN_ERR_NUMERIC (total is
+ * NaN or infinite; *total_norm is still set). */
 nn_status nn_clip_grad_norm(nn_tensor *grads, size_t n, double max_norm, double *total_norm);
 
 /* ---- introspection of the built-in optimizers (model files) ------------------------ */

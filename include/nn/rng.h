@@ -20,7 +20,9 @@ typedef struct nn_rng {
     uint64_t inc; /* stream selector, always odd */
 } nn_rng;
 
-/* Seeds rng. Two generators with the same seed and stream give the same numbers. */
+/* Seeds rng. Two generators with the same seed and stream give the same numbers.
+ * Only the low 63 bits of stream select the stream (inc = stream << 1 | 1, as the
+ * reference pcg32_srandom_r): stream and stream + 2^63 give the same numbers. */
 void nn_rng_seed(nn_rng *rng, uint64_t seed, uint64_t stream);
 
 /* A uniformly distributed 32-bit value. */

@@ -41,8 +41,9 @@ typedef struct nn_scaler nn_scaler; /* opaque */
 
 /* Fits a scaler to x: (N, width), N >= 1, column by column as described above.
  * *out is the caller's; free it with nn_scaler_free.
- * Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE (x not 2-D), NN_ERR_NUMERIC (a NaN or Inf
- * in x, named by row and column), NN_ERR_NOMEM. On error *out is NULL. */
+ * Errors: NN_ERR_NULL_ARG (also x with elements but no data), NN_ERR_SHAPE (x not
+ * 2-D), NN_ERR_NUMERIC (a NaN or Inf in x, named by row and column), NN_ERR_NOMEM.
+ * On error *out is NULL. */
 nn_status nn_scaler_fit(const nn_tensor *x, nn_scaler **out);
 
 /* A scaler from known figures: mean and std hold width floats each (copied).
@@ -61,8 +62,8 @@ const float *nn_scaler_mean(const nn_scaler *s);
 const float *nn_scaler_std(const nn_scaler *s);
 
 /* Standardises x: (B, width) in place: x_ij = (x_ij - mean_j) / std_j.
- * Allocates nothing. Errors: NN_ERR_NULL_ARG, NN_ERR_SHAPE (x not 2-D or its
- * width is not the scaler's); x is then unchanged. */
+ * Allocates nothing. Errors: NN_ERR_NULL_ARG (also x with elements but no data),
+ * NN_ERR_SHAPE (x not 2-D or its width is not the scaler's); x is then unchanged. */
 nn_status nn_scaler_apply(const nn_scaler *s, nn_tensor *x);
 
 /* Undoes nn_scaler_apply in place: x_ij = x_ij * std_j + mean_j.
