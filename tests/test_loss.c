@@ -585,6 +585,13 @@ static void test_eval_errors(void **state)
     assert_error(nn_loss_eval(mse, &p, &t_width, &v, &gr), NN_ERR_SHAPE, "2", "7");
     nn_tensor t_batch = nn_tensor_view2d(b, 5, 2);
     assert_error(nn_loss_eval(mse, &p, &t_batch, &v, &gr), NN_ERR_SHAPE, "3", "5");
+    /* views of nothing: elements but no data (a crash in the loss's first read) */
+    nn_tensor none = nn_tensor_view2d(NULL, 3, 2);
+    assert_error(nn_loss_eval(mse, &none, &t, &v, &gr), NN_ERR_NULL_ARG,
+                 "nn_loss_eval: pred (3, 2) has elements but no data");
+    assert_error(nn_loss_eval(mse, &p, &none, &v, &gr), NN_ERR_NULL_ARG, "target (3, 2)");
+    assert_error(nn_loss_eval(mse, &p, &t, &v, &none), NN_ERR_NULL_ARG, "grad (3, 2)");
+    assert_true(v == 42); /* untouched */
     nn_tensor g_bad = nn_tensor_view2d(g, 2, 3);
     assert_status(nn_loss_eval(mse, &p, &t, &v, &g_bad), NN_ERR_SHAPE);
     size_t shape3[3] = {3, 2, 1};

@@ -82,6 +82,13 @@ static void test_count_correct_and_accuracy(void **state)
     assert_error(nn_accuracy(&pw, &tw, &acc), NN_ERR_SHAPE, "have no columns");
     size_t m[4] = {0};
     assert_error(nn_confusion_add(&pw, &tw, 2, m), NN_ERR_SHAPE, "have no columns");
+    /* Views of nothing: elements but no data (a crash at the first read) */
+    nn_tensor pn = nn_tensor_view2d(NULL, 6, 3), tn = nn_tensor_view2d(NULL, 6, 1);
+    assert_error(nn_count_correct(&pn, &t, &correct), NN_ERR_NULL_ARG,
+                 "nn_count_correct: pred (6, 3) has elements but no data");
+    assert_error(nn_count_correct(&p, &tn, &correct), NN_ERR_NULL_ARG, "target (6, 1)");
+    size_t m9[9] = {0};
+    assert_error(nn_confusion_add(&pn, &t, 3, m9), NN_ERR_NULL_ARG, "pred (6, 3)");
 }
 
 static void test_confusion_matrix(void **state)
