@@ -230,6 +230,20 @@ static nn_model *load(const void *buf, size_t n, const nn_registry *reg)
     return m;
 }
 
+/* a and b, trained side by side for steps steps on (x, t), end with the same
+ * parameters, bit for bit. */
+static void assert_train_alike(nn_net *a, nn_net *b, const nn_tensor *x, const nn_tensor *t,
+                               int steps)
+{
+    for (int i = 0; i < steps; i++) {
+        assert_ok(nn_net_train_step(a, x, t, NULL));
+        assert_ok(nn_net_train_step(b, x, t, NULL));
+    }
+    size_t count = 0;
+    float *p = nn_net_params(a, &count);
+    assert_true(nn_test_params_equal(b, p, count));
+}
+
 /* ---- tests ---------------------------------------------------------------------------------- */
 
 /* The loader checks each layer's parameter shapes with one build, then nn_net_add builds
@@ -282,13 +296,7 @@ static void test_user_optimizer_resumes_exactly(void **state)
     nn_model *back = load(buf, n, reg);
     nn_net *b = nn_model_net(back);
     assert_int_equal(((nesterov *)nn_net_optim(b)->impl)->t, 3);
-    for (int i = 0; i < 3; i++) {
-        assert_ok(nn_net_train_step(net, &x, &t, NULL));
-        assert_ok(nn_net_train_step(b, &x, &t, NULL));
-    }
-    size_t count = 0;
-    float *p = nn_net_params(net, &count);
-    assert_true(nn_test_params_equal(b, p, count));
+    assert_train_alike(net, b, &x, &t, 3);
     nn_model_buffer_free(buf);
     nn_model_free(back);
     nn_model_free(m);
@@ -317,13 +325,7 @@ static void test_stale_state_after_layer_without_parameters(void **state)
     assert_ok(nn_model_save_buffer(m, NULL, 0, &buf, &n));
     nn_model *back = load(buf, n, NULL);
     nn_net *b = nn_model_net(back);
-    for (int i = 0; i < 2; i++) {
-        assert_ok(nn_net_train_step(net, &x, &t, NULL));
-        assert_ok(nn_net_train_step(b, &x, &t, NULL));
-    }
-    size_t count = 0;
-    float *p = nn_net_params(net, &count);
-    assert_true(nn_test_params_equal(b, p, count));
+    assert_train_alike(net, b, &x, &t, 2);
     nn_model_buffer_free(buf);
     nn_model_free(back);
     nn_model_free(m);
