@@ -1233,9 +1233,10 @@ static const char predict_help[] =
     "  --no-header     the first line is data (default: skipped when no field of it is\n"
     "                  a number)\n"
     "  --output WHAT   values (the outputs as they are, the default), probabilities\n"
-    "                  (a classifier's: softmax of cross_entropy's logits, exp of nll's,\n"
-    "                  sigmoid of bce_logits') or class (of several outputs the\n"
-    "                  argmax, of one 0 or 1, as nn eval's accuracy counts)\n"
+    "                  (a classifier's: the softmax of cross_entropy's and nll's\n"
+    "                  outputs, the sigmoid of bce_logits', bce's as they are) or\n"
+    "                  class (of several outputs the argmax, of one 0 or 1, as nn\n"
+    "                  eval's accuracy counts)\n"
     "  --inputs COLS   the input columns, numbers from 0 or header names (default: the\n"
     "                  model's, when it was trained with --inputs and the data has a\n"
     "                  header and more fields than inputs; else each line holds the\n"
@@ -1249,9 +1250,10 @@ typedef enum { OUT_VALUES, OUT_PROBS, OUT_CLASS } out_mode;
 /* Prints one output row y (w values) as mode says for a network with loss kind.
  * Classes follow nn/metrics.h, as nn eval's accuracy does: of two or more outputs the
  * argmax (the first maximum; NaN never wins), of one output 1 when it is >= 0.5, or
- * >= 0 for bce_logits' logit. Probabilities are cross_entropy's softmax of its logits,
- * nll's exp of its log-probabilities, bce_logits' sigmoid, and bce's outputs as they
- * are (the caller refuses other losses). */
+ * >= 0 for bce_logits' logit. Probabilities are the softmax of cross_entropy's logits
+ * and of nll's outputs (their exp when they are log-probabilities, and a distribution
+ * when the network does not end in log_softmax), bce_logits' sigmoid, and bce's
+ * outputs as they are (the caller refuses other losses). */
 static void print_row(const float *y, size_t w, out_mode mode, nn_loss_kind kind)
 {
     if (mode == OUT_CLASS && w >= 2) {
@@ -1263,7 +1265,10 @@ static void print_row(const float *y, size_t w, out_mode mode, nn_loss_kind kind
         return;
     }
     double m = -INFINITY, sum = 0.0;
-    if (mode == OUT_PROBS && kind == NN_LOSS_CROSS_ENTROPY) {
+    /* nll's outputs are log-probabilities only after a log_softmax, which nothing
+     * enforces: their softmax is their exp when they are, and a distribution always. */
+    const int softmax = mode == OUT_PROBS && (kind == NN_LOSS_CROSS_ENTROPY || kind == NN_LOSS_NLL);
+    if (softmax) {
         for (size_t j = 0; j < w; j++)
             m = y[j] > m ? y[j] : m;
         for (size_t j = 0; j < w; j++)
@@ -1277,8 +1282,7 @@ static void print_row(const float *y, size_t w, out_mode mode, nn_loss_kind kind
             continue;
         }
         if (mode == OUT_PROBS)
-            v = kind == NN_LOSS_CROSS_ENTROPY ? exp(v - m) / sum
-                : kind == NN_LOSS_NLL         ? exp(v)
+            v = softmax                      ? exp(v - m) / sum
                 : kind == NN_LOSS_BCE_LOGITS  ? 1.0 / (1.0 + exp(-v))
                                               : v;
         printf("%.9g%c", mode == OUT_PROBS ? (double)(float)v : v, sep);

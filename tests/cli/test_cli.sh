@@ -426,6 +426,15 @@ run "$NN" predict "$T/ce.nnm" "$T/ce_in.csv" --output class
 rc_is 0
 checks=$((checks + 1))
 cmp -s "$T/out" "$T/argmax" || fail "--output class is not the argmax of the probabilities"
+printf 'input 1\ndense 2\nloss nll\noptimizer sgd\n' >"$T/nl.nn"
+printf 'x,y\n0,0\n1,1\n' >"$T/nl.csv"
+run "$NN" train "$T/nl.nn" "$T/nl.csv" -o "$T/nl.nnm" --quiet
+rc_is 0
+run "$NN" predict "$T/nl.nnm" "$T/ce_in.csv" --output probabilities
+rc_is 0
+checks=$((checks + 1))
+awk -F, '{ s = $1 + $2; if (s < 0.999999 || s > 1.000001) bad = 1 } END { exit bad }' "$T/out" ||
+    fail "nll probabilities without a log_softmax do not sum to 1"
 printf 'input 1\ndense 1\nloss bce_logits\noptimizer sgd lr=0.5\nepochs 50\n' >"$T/bl.nn"
 printf 'x,y\n0,0\n1,1\n2,1\n-1,0\n' >"$T/bl.csv"
 run "$NN" train "$T/bl.nn" "$T/bl.csv" -o "$T/bl.nnm" --quiet
