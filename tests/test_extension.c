@@ -230,6 +230,18 @@ static nn_model *load(const void *buf, size_t n, const nn_registry *reg)
     return m;
 }
 
+/* net wrapped in *m (which then owns it), saved to memory with reg and loaded back. */
+static nn_model *save_and_load(nn_net *net, const nn_registry *reg, nn_model **m)
+{
+    assert_ok(nn_model_new(net, m));
+    void *buf = NULL;
+    size_t n = 0;
+    assert_ok(nn_model_save_buffer(*m, reg, 0, &buf, &n));
+    nn_model *back = load(buf, n, reg);
+    nn_model_buffer_free(buf);
+    return back;
+}
+
 /* a and b, trained side by side for steps steps on (x, t), end with the same
  * parameters, bit for bit. */
 static void assert_train_alike(nn_net *a, nn_net *b, const nn_tensor *x, const nn_tensor *t,
@@ -289,15 +301,10 @@ static void test_user_optimizer_resumes_exactly(void **state)
     for (int i = 0; i < 3; i++)
         assert_ok(nn_net_train_step(net, &x, &t, NULL));
     nn_model *m = NULL;
-    assert_ok(nn_model_new(net, &m));
-    void *buf = NULL;
-    size_t n = 0;
-    assert_ok(nn_model_save_buffer(m, reg, 0, &buf, &n));
-    nn_model *back = load(buf, n, reg);
+    nn_model *back = save_and_load(net, reg, &m);
     nn_net *b = nn_model_net(back);
     assert_int_equal(((nesterov *)nn_net_optim(b)->impl)->t, 3);
     assert_train_alike(net, b, &x, &t, 3);
-    nn_model_buffer_free(buf);
     nn_model_free(back);
     nn_model_free(m);
     nn_registry_free(reg);
@@ -319,14 +326,9 @@ static void test_stale_state_after_layer_without_parameters(void **state)
         assert_ok(nn_net_train_step(net, &x, &t, NULL));
     assert_ok(nn_net_add(net, nn_test_sigmoid()));
     nn_model *m = NULL;
-    assert_ok(nn_model_new(net, &m));
-    void *buf = NULL;
-    size_t n = 0;
-    assert_ok(nn_model_save_buffer(m, NULL, 0, &buf, &n));
-    nn_model *back = load(buf, n, NULL);
+    nn_model *back = save_and_load(net, NULL, &m);
     nn_net *b = nn_model_net(back);
     assert_train_alike(net, b, &x, &t, 2);
-    nn_model_buffer_free(buf);
     nn_model_free(back);
     nn_model_free(m);
 }
