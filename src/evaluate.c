@@ -84,17 +84,18 @@ nn_status nn_net_eval_pass(const char *fn, nn_net *net, const nn_tensor *x, cons
         nn_tensor_rows(target, first, rows, &tc);
         nn_status st = nn_net_forward(net, &xc, 0, &y);
         nn_net_forget_input(net); /* x is the caller's, who may free it after this call */
-        if (st != NN_OK) /* a layer's failure: say which call and where */
-            return fn != NULL ? nn_error_prefix(st, "%s: in the batch starting at row %zu", fn, first)
-                              : nn_error_prefix(st, "in the batch starting at row %zu", first);
         double v = 0.0;
-        if ((correct != NULL && (st = nn_count_correct_cut(y, &tc, cut, &c)) != NN_OK) ||
-            (confusion != NULL && (st = nn_confusion_add_cut(y, &tc, classes, cut, confusion)) != NN_OK) ||
-            (loss != NULL && lossf != NULL && (st = nn_loss_eval(lossf, y, &tc, &v, NULL)) != NN_OK)) {
-            /* The metrics and the loss number rows within the chunk; say where it starts. */
-            return fn != NULL ? nn_error_prefix(st, "%s: in the batch starting at row %zu", fn, first)
-                              : nn_error_prefix(st, "in the batch starting at row %zu", first);
-        }
+        if (st == NN_OK && correct != NULL)
+            st = nn_count_correct_cut(y, &tc, cut, &c);
+        if (st == NN_OK && confusion != NULL)
+            st = nn_confusion_add_cut(y, &tc, classes, cut, confusion);
+        if (st == NN_OK && loss != NULL && lossf != NULL)
+            st = nn_loss_eval(lossf, y, &tc, &v, NULL);
+        /* A layer, the metrics and the loss number rows within the chunk: say where it
+         * starts, after the caller's name. */
+        if (st != NN_OK)
+            return nn_error_prefix(st, "%s%sin the batch starting at row %zu", fn != NULL ? fn : "",
+                                   fn != NULL ? ": " : "", first);
         right += c;
         /* A chunk's mean weighs in by its rows, so the chunks give the mean over all. */
         if (lossf != NULL)
