@@ -135,16 +135,16 @@ perr_at(const parser *p, size_t line, size_t column, const char *fmt, ...)
     return nn_error(NN_ERR_FORMAT, "%s: %s:%zu:%zu: %s", p->fn, p->source, line, column, msg);
 }
 
+static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
 /* Where word first occurs in s as a whole name, not inside a longer one; NULL if not. */
 static const char *find_name(const char *s, const char *word)
 {
     size_t n = strlen(word);
-#define NAME_CHAR(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || \
-                      ((c) >= '0' && (c) <= '9') || (c) == '_')
     for (const char *q = strstr(s, word); n > 0 && q != NULL; q = strstr(q + 1, word))
-        if ((q == s || !NAME_CHAR(q[-1])) && !NAME_CHAR(q[n]))
+        if ((q == s || !(is_alpha(q[-1]) || is_digit(q[-1]))) && !(is_alpha(q[n]) || is_digit(q[n])))
             return q;
-#undef NAME_CHAR
     return NULL;
 }
 
@@ -267,8 +267,6 @@ static nn_status push_token(const parser *p, line_tokens *lt, tok_kind kind, siz
     return NN_OK;
 }
 
-static int is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
 /* A number as written: digits only (with a sign) is an integer, anything else must
