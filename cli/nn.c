@@ -254,6 +254,17 @@ static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
     return 1;
 }
 
+/* Drops a UTF-8 byte order mark (spreadsheets write one) from the front of a first
+ * line of len bytes, NUL-terminated: it is not part of the first field. */
+static void skip_bom(char *line, size_t *len)
+{
+    if (*len >= 3 && (unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
+        (unsigned char)line[2] == 0xBF) {
+        memmove(line, line + 3, *len - 2);
+        *len -= 3;
+    }
+}
+
 /* Splits a first line (taken over: freed with h) into h's columns and decides
  * whether it is a header: header_opt 1 or 0 forces it; -1 detects it, a header being
  * a line with no field that is a number (so that a first data row with one bad field
@@ -340,10 +351,7 @@ static int csv_read_head(const char *path, int header_opt, csv_head *h)
             err("%s: %s", path, bad);
         return EXIT_FAIL;
     }
-    /* A UTF-8 byte order mark (spreadsheets write one) is not part of the first name. */
-    if ((unsigned char)line[0] == 0xEF && (unsigned char)line[1] == 0xBB &&
-        (unsigned char)line[2] == 0xBF)
-        memmove(line, line + 3, len - 2);
+    skip_bom(line, &len);
     return head_from_line(line, header_opt, h);
 }
 
@@ -1501,13 +1509,8 @@ static int cmd_predict(int argc, char **argv)
             rc = EXIT_FAIL;
             break;
         }
-        /* A UTF-8 byte order mark (spreadsheets write one) is not part of the first
-         * field, as for train and eval. */
-        if (lineno == 1 && len >= 3 && (unsigned char)line[0] == 0xEF &&
-            (unsigned char)line[1] == 0xBB && (unsigned char)line[2] == 0xBF) {
-            memmove(line, line + 3, len - 2);
-            len -= 3;
-        }
+        if (lineno == 1)
+            skip_bom(line, &len);
         if (line[strspn(line, " \t")] == '\0') /* blank: below, not a header */
             len = 0;
         if (lineno == 1 && len > 0 && (header != 0 || inputs != NULL)) {
