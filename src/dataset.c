@@ -24,12 +24,8 @@ static nn_status check_pair(const char *fn, const nn_tensor *x, const nn_tensor 
     if (x->shape[1] == 0 || y->shape[1] == 0)
         return nn_error(NN_ERR_INVALID_ARG, "%s: x (%zu, %zu) or y (%zu, %zu) has no columns", fn,
                         x->shape[0], x->shape[1], y->shape[0], y->shape[1]);
-    /* A view of nothing (nn_tensor_view2d(NULL, ...)) would crash the first copy. */
-    if (x->data == NULL || y->data == NULL)
-        return nn_error(NN_ERR_NULL_ARG, "%s: %s (%zu, %zu) has elements but no data", fn,
-                        x->data == NULL ? "x" : "y", x->data == NULL ? x->shape[0] : y->shape[0],
-                        x->data == NULL ? x->shape[1] : y->shape[1]);
-    return NN_OK;
+    nn_status st = nn_check_data(fn, "x", x);
+    return st != NN_OK ? st : nn_check_data(fn, "y", y);
 }
 
 nn_status nn_dataset_new(nn_tensor *x, nn_tensor *y, nn_dataset **out)

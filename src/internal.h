@@ -42,6 +42,12 @@ typedef struct nn_error_kept {
 void nn_error_keep(nn_error_kept *k);
 void nn_error_put_back(const nn_error_kept *k);
 
+/* NN_ERR_NULL_ARG "fn: what (rows, cols) has elements but no data" when t (not NULL) is
+ * a view of nothing (nn_tensor_view2d(NULL, ...) with elements), which the first loop
+ * over it would crash on; else NN_OK. (tensor.c) */
+struct nn_tensor;
+nn_status nn_check_data(const char *fn, const char *what, const struct nn_tensor *t);
+
 /* The lookup of a kind by name, for an enum numbered densely from 0 whose name_of(k)
  * is NULL past the last kind: returns the k named name, or -1 after writing the
  * known names, comma-separated (truncated to size), into known for the message. */

@@ -65,17 +65,15 @@ nn_status nn_loss_eval(const nn_loss *loss, const nn_tensor *pred, const nn_tens
         return nn_error(
             NN_ERR_SHAPE, "nn_loss_eval: gradient is (%zu, %zu), predictions (%zu, %zu)",
             nn_tensor_nrows(grad), nn_tensor_ncols(grad), pred->shape[0], pred->shape[1]);
-    /* A view of nothing (elements but no data) would crash the loss's first read. */
-    const nn_tensor *none = pred->size > 0 && pred->data == NULL       ? pred
-                            : target->size > 0 && target->data == NULL ? target
-                            : grad != NULL && grad->size > 0 && grad->data == NULL ? grad
-                                                                         : NULL;
-    if (none != NULL)
-        return nn_error(NN_ERR_NULL_ARG, "nn_loss_eval: %s (%zu, %zu) has elements but no data",
-                        none == pred ? "pred" : none == target ? "target" : "grad", none->shape[0],
-                        none->shape[1]);
+    nn_status st = nn_check_data(__func__, "pred", pred);
+    if (st == NN_OK)
+        st = nn_check_data(__func__, "target", target);
+    if (st == NN_OK && grad != NULL)
+        st = nn_check_data(__func__, "grad", grad);
+    if (st != NN_OK)
+        return st;
     unsigned long seq = nn_error_seq();
-    nn_status st = nn_error_if_silent(loss->ops->check(loss, pred->shape[1], target->shape[1]), seq,
+    st = nn_error_if_silent(loss->ops->check(loss, pred->shape[1], target->shape[1]), seq,
                                       "nn_loss_eval: loss '%s' rejects predictions of width %zu with targets of width %zu",
                                       loss->ops->name, pred->shape[1], target->shape[1]);
     if (st != NN_OK)

@@ -50,13 +50,8 @@ static nn_status check_shapes(const char *fn, const nn_tensor *pred, const nn_te
                         "%s: predictions (%zu, %zu) and targets (%zu, %zu) have no columns", fn,
                         nn_tensor_nrows(pred), nn_tensor_ncols(pred), nn_tensor_nrows(target),
                         nn_tensor_ncols(target));
-    /* A view of nothing (elements but no data) would crash the first read. */
-    const int no_pred = pred->size > 0 && pred->data == NULL;
-    if (no_pred || (target->size > 0 && target->data == NULL))
-        return nn_error(NN_ERR_NULL_ARG, "%s: %s (%zu, %zu) has elements but no data", fn,
-                        no_pred ? "pred" : "target", no_pred ? pred->shape[0] : target->shape[0],
-                        no_pred ? pred->shape[1] : target->shape[1]);
-    return NN_OK;
+    nn_status st = nn_check_data(fn, "pred", pred);
+    return st != NN_OK ? st : nn_check_data(fn, "target", target);
 }
 
 /* Row i's predicted class; a single output is class 1 from cut on (0.5 for a

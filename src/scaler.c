@@ -42,16 +42,16 @@ nn_status nn_scaler_fit(const nn_tensor *x, nn_scaler **out)
         return nn_error(NN_ERR_INVALID_ARG, "nn_scaler_fit: x has no rows");
     if (w == 0) /* (it was reported as out of memory: a scaler of width 0 is no allocation) */
         return nn_error(NN_ERR_INVALID_ARG, "nn_scaler_fit: x has no columns");
-    if (x->data == NULL) /* a view of nothing: a crash in the first loop */
-        return nn_error(NN_ERR_NULL_ARG, "nn_scaler_fit: x (%zu, %zu) has elements but no data", n,
-                        w);
+    nn_status st = nn_check_data("nn_scaler_fit", "x", x);
+    if (st != NN_OK)
+        return st;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < w; j++)
             if (!isfinite(x->data[i * w + j]))
                 return nn_error(NN_ERR_NUMERIC, "nn_scaler_fit: x[%zu, %zu] is %g", i, j,
                                 (double)x->data[i * w + j]);
     nn_scaler *s = NULL;
-    nn_status st = scaler_alloc(__func__, w, &s);
+    st = scaler_alloc(__func__, w, &s);
     if (st != NN_OK)
         return st;
     /* Two passes in double, column by column: the mean, then the mean squared
@@ -114,10 +114,7 @@ static nn_status check_apply(const char *fn, const nn_scaler *s, const nn_tensor
     if (x->ndim != 2 || x->shape[1] != s->width)
         return nn_error(NN_ERR_SHAPE, "%s: x is (%zu, %zu), the scaler's width is %zu", fn,
                         nn_tensor_nrows(x), nn_tensor_ncols(x), s->width);
-    if (x->data == NULL && x->size > 0)
-        return nn_error(NN_ERR_NULL_ARG, "%s: x (%zu, %zu) has elements but no data", fn,
-                        x->shape[0], x->shape[1]);
-    return NN_OK;
+    return nn_check_data(fn, "x", x);
 }
 
 nn_status nn_scaler_apply(const nn_scaler *s, nn_tensor *x)

@@ -203,3 +203,11 @@ int nn_tensor_all_finite(const nn_tensor *t)
         acc += t->data[i] - t->data[i];
     return acc == 0.0f;
 }
+
+nn_status nn_check_data(const char *fn, const char *what, const nn_tensor *t)
+{
+    if (t->data != NULL || t->size == 0)
+        return NN_OK;
+    return nn_error(NN_ERR_NULL_ARG, "%s: %s (%zu, %zu) has elements but no data", fn, what,
+                    nn_tensor_nrows(t), nn_tensor_ncols(t));
+}
